@@ -1,0 +1,83 @@
+"""Parameter and multiply-accumulate counts of a built model.
+
+Two counting conventions are reproduced (DESIGN.md §3): crowley2018 Tables
+3-4 count all weights including BatchNorm moving statistics (``"params"``);
+jha2020 Table 9 counts trainable weights (``"trainable_params"``) and
+Table 8 the multiply-accumulates of conv and dense layers (``"flops"``).
+"""
+
+import math
+
+import keras
+
+from keras_kd.layers.group_conv import GroupConv2D
+
+
+def _built_input_shape(layer):
+    shapes = getattr(layer, "_build_shapes_dict", None) or {}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"Cannot read the input shape of layer {layer.name!r}: build the "
+            "model on a known input shape before calling profile()."
+        )
+    return tuple(next(iter(shapes.values())))
+
+
+def _conv_macs(layer, input_shape, in_per_output):
+    out_shape = layer.compute_output_shape(input_shape)
+    spatial = math.prod(out_shape[1:-1])
+    return spatial * math.prod(layer.kernel_size) * in_per_output * out_shape[-1]
+
+
+def layer_macs(layer):
+    """Multiply-accumulates per example of one conv or dense layer (else 0)."""
+    if isinstance(layer, GroupConv2D):
+        return layer.multiply_adds(_built_input_shape(layer))
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        shape = _built_input_shape(layer)
+        return _conv_macs(layer, shape, 1)
+    if isinstance(layer, keras.layers.Conv2D):
+        shape = _built_input_shape(layer)
+        return _conv_macs(layer, shape, shape[-1] // layer.groups)
+    if isinstance(layer, keras.layers.Dense):
+        shape = _built_input_shape(layer)
+        return math.prod(shape[1:]) * layer.units
+    return 0
+
+
+def profile(model):
+    """Counts of a built model.
+
+    Args:
+        model: a built Keras model (every zoo builder returns one).
+
+    Returns:
+        ``{"params": all weights incl. BN moving statistics,
+        "trainable_params": trainable weights,
+        "flops": multiply-accumulates of conv and dense layers per example}``.
+
+    Raises:
+        ValueError: if the model is not built or a conv's spatial input size
+            is unknown (build with a concrete ``input_shape`` to count FLOPs).
+
+    Example:
+
+    >>> profile(wide_resnet(40, 2, 10))["params"]
+    2248954
+    """
+    if not model.built:
+        raise ValueError(f"profile() needs a built model. Received: model={model.name!r}")
+    flops = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        macs = layer_macs(layer)
+        if macs and not isinstance(macs, int):
+            raise ValueError(
+                f"Layer {layer.name!r} has an unknown spatial input size; build "
+                "the model with a concrete input_shape to count FLOPs."
+            )
+        flops += macs
+    return {
+        "params": int(model.count_params()),
+        "trainable_params": int(sum(math.prod(w.shape) for w in model.trainable_weights)),
+        "flops": int(flops),
+    }

@@ -1,0 +1,89 @@
+"""Base class of the zoo: stem, stages of switchable blocks, head.
+
+One forward pass yields the logits and the named stage outputs (the
+attention-transfer taps of crowley2018 §4.1), and the stage/block structure
+is exposed so a trainer can switch blocks off per step.
+"""
+
+import keras
+
+
+class StagedNet(keras.Model):
+    """A classifier built as ``stem -> stages of blocks -> head``.
+
+    Subclasses create ``self.stem`` (layers applied in order),
+    ``self.blocks`` (all blocks, stage by stage), ``self.stage_sizes``
+    (blocks per stage) and ``self.head`` (layers applied in order), then
+    call ``self.build_for(input_shape)``.
+
+    Call args:
+        inputs: images (batch, height, width, channels).
+        training: Python bool.
+        block_gates: optional sequence with one entry per block (see
+            ``SwitchableResidualBlock``): ``None``/``True`` runs a block,
+            ``False`` or a false scalar tensor skips it. Only blocks whose
+            ``can_skip`` is true may be skipped.
+    """
+
+    def build_for(self, input_shape):
+        self.input_shape_arg = tuple(input_shape)
+        self.build((None,) + self.input_shape_arg)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in list(self.stem) + list(self.blocks) + list(self.head):
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.output_shape_ = shape
+        self.built = True
+
+    @property
+    def stage_names(self):
+        return [f"stage{i + 1}" for i in range(len(self.stage_sizes))]
+
+    @property
+    def stages(self):
+        """Blocks grouped by stage: a list of lists."""
+        grouped, start = [], 0
+        for size in self.stage_sizes:
+            grouped.append(list(self.blocks[start : start + size]))
+            start += size
+        return grouped
+
+    @property
+    def skippable(self):
+        """One bool per block: may it be skipped (identity shortcut)?"""
+        return [block.can_skip for block in self.blocks]
+
+    def call_with_features(self, inputs, training=None, block_gates=None):
+        """Logits and ``{stage name: stage output}`` from one forward pass."""
+        gates = self._check_gates(block_gates)
+        x = inputs
+        for layer in self.stem:
+            x = layer(x, training=training)
+        features, index = {}, 0
+        for name, size in zip(self.stage_names, self.stage_sizes):
+            for _ in range(size):
+                x = self.blocks[index](x, training=training, gate=gates[index])
+                index += 1
+            features[name] = x
+        for layer in self.head:
+            x = layer(x, training=training)
+        return x, features
+
+    def call(self, inputs, training=None, block_gates=None):
+        return self.call_with_features(inputs, training, block_gates)[0]
+
+    def _check_gates(self, block_gates):
+        if block_gates is None:
+            return [None] * len(self.blocks)
+        gates = list(block_gates)
+        if len(gates) != len(self.blocks):
+            raise ValueError(
+                f"`block_gates` needs one entry per block ({len(self.blocks)}). "
+                f"Received {len(gates)} entries: block_gates={block_gates}"
+            )
+        return gates
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape_

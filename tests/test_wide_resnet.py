@@ -1,0 +1,136 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_kd
+from keras_kd.models import WideResNet, profile, wide_resnet
+
+BLOCKS = ["S", "S-2x2", "G(4)", "G(N/4)", "B(2)", "BG(2,2)", "BG(2,M/4)"]
+OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()]
+
+
+def tiny(block="S", residual=True, **kwargs):
+    return wide_resnet(10, 2, 5, block=block, residual=residual, input_shape=(8, 8, 3), **kwargs)
+
+
+def images(rng, n=2, size=8):
+    return rng.standard_normal((n, size, size, 3)).astype("float32")
+
+
+def test_one_pass_gives_logits_and_stage_taps(rng):
+    model = wide_resnet(16, 2, 7, input_shape=(16, 16, 3))
+    x = images(rng, size=16)
+    logits, taps = model.call_with_features(x)
+    assert list(taps) == ["stage1", "stage2", "stage3"]
+    assert [tuple(t.shape) for t in taps.values()] == [
+        (2, 16, 16, 32), (2, 8, 8, 64), (2, 4, 4, 128)
+    ]
+    np.testing.assert_allclose(ops.convert_to_numpy(logits), ops.convert_to_numpy(model(x)), rtol=1e-6)
+    assert [len(stage) for stage in model.stages] == [2, 2, 2]
+    assert model.skippable == [False, True, False, True, False, True]
+
+
+def test_width_one_first_block_keeps_identity_shortcut():
+    model = wide_resnet(16, 1, 10)
+    assert model.skippable == [True, True, False, True, False, True]
+
+
+def test_profile_counts_flops_of_convs_and_dense():
+    model = wide_resnet(10, 1, 10, input_shape=(8, 8, 3))
+    want = (
+        8 * 8 * 9 * 3 * 16  # stem
+        + 2 * 8 * 8 * 9 * 16 * 16  # stage 1
+        + 4 * 4 * (9 * 16 * 32 + 9 * 32 * 32 + 16 * 32)  # stage 2 + shortcut
+        + 2 * 2 * (9 * 32 * 64 + 9 * 64 * 64 + 32 * 64)  # stage 3 + shortcut
+        + 64 * 10  # dense
+    )
+    assert profile(model)["flops"] == want
+    assert profile(model)["trainable_params"] < profile(model)["params"]
+
+
+def test_unbuilt_model_is_rejected_by_profile():
+    model = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="needs a built model"):
+        profile(model)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("residual", [True, False])
+def test_keras_round_trip_with_safe_mode(rng, tmp_path, block, residual):
+    model = tiny(block, residual)
+    x = images(rng)
+    path = tmp_path / "wrn.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(restored, WideResNet)
+    assert restored.get_config() == model.get_config()
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(restored(x)), ops.convert_to_numpy(model(x))
+    )
+
+
+def test_one_training_step_on_this_backend(rng):
+    model = tiny("G(2)", dropout=0.3)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(images(rng, 8), rng.integers(0, 5, 8), epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+
+
+LOAD_AND_PREDICT = """
+import json, sys
+import keras, numpy as np
+import keras_kd
+model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+x = np.load(sys.argv[2])
+print(json.dumps(keras.ops.convert_to_numpy(model(x)).tolist()))
+"""
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_model_saved_here_predicts_identically_under_another_backend(rng, tmp_path, backend):
+    model = tiny("G(N/4)")
+    x = images(rng)
+    model.save(tmp_path / "wrn.keras")
+    np.save(tmp_path / "x.npy", x)
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_PREDICT, str(tmp_path / "wrn.keras"), str(tmp_path / "x.npy")],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    theirs = np.array(json.loads(out.strip().splitlines()[-1]), dtype="float32")
+    np.testing.assert_allclose(theirs, ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"depth": 18}, "depth=18"),
+        ({"depth": 4}, "depth=4"),
+        ({"depth": "16"}, "depth='16'"),
+        ({"width": 0}, "width=0"),
+        ({"num_classes": 0}, "num_classes=0"),
+        ({"block": "G(3)"}, "groups=3"),
+        ({"block": "Z(2)"}, "block='Z(2)'"),
+        ({"block": "B(3)"}, "bottleneck=3"),
+        ({"dropout": 1.5}, "dropout=1.5"),
+        ({"skip_mode": "maybe"}, "skip_mode='maybe'"),
+    ],
+)
+def test_bad_arguments_name_argument_and_value(kwargs, message):
+    args = {"depth": 16, "width": 2, "num_classes": 10, "input_shape": (8, 8, 3)}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        wide_resnet(**args)
+
+
+def test_public_names():
+    assert keras_kd.layers.GroupConv2D is keras_kd.layers.group_conv.GroupConv2D
+    assert keras_kd.models.wide_resnet is wide_resnet
+    assert keras_kd.models.profile is profile
