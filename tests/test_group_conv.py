@@ -149,3 +149,24 @@ def test_serialization_round_trip_keeps_config_and_outputs(rng, tmp_path):
     np.testing.assert_array_equal(
         ops.convert_to_numpy(restored(x)), ops.convert_to_numpy(model(x))
     )
+
+
+@pytest.mark.parametrize(
+    "backend, device, groups, channels, want",
+    [
+        ("torch", "cpu", 4, 64, "native"),
+        ("tensorflow", "gpu", 4, 64, "native"),
+        ("jax", "gpu", 64, 64, "native"),
+        ("tensorflow", "cpu", 1, 64, "native"),
+        ("tensorflow", "cpu", 4, 64, "split"),
+        ("tensorflow", "cpu", 64, 64, "depthwise"),
+        ("jax", "cpu", 16, 64, "split"),
+        ("jax", "cpu", 64, 64, "dense"),
+        ("jax", "cpu", 512, 512, "depthwise"),
+        ("jax", "cpu", 256, 512, "split"),
+    ],
+)
+def test_auto_policy_follows_the_measured_table(backend, device, groups, channels, want):
+    from keras_kd.layers import group_conv_policy
+
+    assert group_conv_policy.choose(groups, channels, backend, device) == want

@@ -33,7 +33,7 @@ def test_non_residual_transition_block_has_no_shortcut_conv():
     plain = SwitchableResidualBlock(16, strides=2, residual=False)
     residual.build((None, 8, 8, 8))
     plain.build((None, 8, 8, 8))
-    assert residual.shortcut is not None and plain.shortcut is None
+    assert len(residual.projection) == 1 and not plain.projection
     assert plain.count_params() == residual.count_params() - 8 * 16
 
 
@@ -58,7 +58,7 @@ def test_true_tensor_gate_runs_block_and_updates_bn_statistics(rng):
     gated = block(x, training=False, gate=ops.convert_to_tensor(True))
     np.testing.assert_allclose(numpy(gated), want, rtol=1e-6, atol=1e-6)
     block(x, training=True, gate=ops.convert_to_tensor(True))
-    assert not np.allclose(numpy(block.preact.moving_mean), 0.0)
+    assert not np.allclose(numpy(block.norms[0].moving_mean), 0.0)
 
 
 def test_shape_changing_block_refuses_to_be_skipped():

@@ -9,7 +9,7 @@ import pytest
 from keras import ops
 
 import keras_kd
-from keras_kd.models import WideResNet, profile, wide_resnet
+from keras_kd.models import ResidualNetwork, profile, wide_resnet
 
 BLOCKS = ["S", "S-2x2", "G(4)", "G(N/4)", "B(2)", "BG(2,2)", "BG(2,M/4)"]
 OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()]
@@ -68,7 +68,7 @@ def test_keras_round_trip_with_safe_mode(rng, tmp_path, block, residual):
     path = tmp_path / "wrn.keras"
     model.save(path)
     restored = keras.saving.load_model(path, safe_mode=True)
-    assert isinstance(restored, WideResNet)
+    assert isinstance(restored, ResidualNetwork)
     assert restored.get_config() == model.get_config()
     np.testing.assert_array_equal(
         ops.convert_to_numpy(restored(x)), ops.convert_to_numpy(model(x))

@@ -1,8 +1,9 @@
-"""Pre-activation residual block with cheap convs and two switches.
+"""Residual block with cheap convs and two switches.
 
 The block of the Wide ResNets in crowley2018 (Table 1, Table 2) and jha2020
-(Figure 3): ``BN-ReLU-conv-BN-ReLU-(dropout)-conv`` plus a shortcut, where
-the convs come from the block notation (``block_spec``):
+(Figure 3), ``BN-ReLU-conv-BN-ReLU-(dropout)-conv`` plus a shortcut, and its
+post-activation form of the CIFAR ResNets; the convs come from the block
+notation (``block_spec``):
 
 * ``residual=False`` removes the shortcut add and the 1x1 shortcut conv
   (jha2020's non-residual "NR" networks);
@@ -11,7 +12,7 @@ the convs come from the block notation (``block_spec``):
 """
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from keras_kd.api import register
 from keras_kd.layers import skip
@@ -26,6 +27,13 @@ def batch_norm(name):
     return layers.BatchNormalization(
         momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
     )
+
+
+def zero_pad_shortcut(x, filters, strides):
+    """He et al.'s option A shortcut: subsample, then zero-pad the channels."""
+    x = x[:, ::strides, ::strides, :]
+    extra = filters - x.shape[-1]
+    return ops.pad(x, [(0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)])
 
 
 def body_convs(spec, in_channels, filters, strides):
@@ -74,9 +82,17 @@ def body_convs(spec, in_channels, filters, strides):
     ], 2
 
 
+SHORTCUTS = ("conv", "pad")
+
+
 @register
-class SwitchableResidualBlock(keras.layers.Layer):
-    """Pre-activation block with cheap convs, residual and skip switches.
+class SwitchableResidualBlock(skip.GatedBlock):
+    """Residual block with cheap convs, residual and skip switches.
+
+    Pre-activation (WRN, crowley2018 Table 1):
+    ``x + convs(BN-ReLU(x))`` with BN-ReLU between the convs. Post-activation
+    (CIFAR ResNets, ResNet-18, jha2020 Figure 3 and li2021):
+    ``ReLU(BN(convs(x)) + shortcut(x))`` with BN-ReLU between the convs.
 
     Args:
         filters: output channels N.
@@ -84,6 +100,10 @@ class SwitchableResidualBlock(keras.layers.Layer):
         block: notation string or ``BlockSpec`` (see ``block_spec``).
         residual: keep the shortcut (``False``: jha2020's NR block).
         dropout: dropout rate before the second spatial conv (WRN).
+        preactivation: pre- (``True``) or post-activation block.
+        shortcut: where the shape changes, ``"conv"`` (1x1 strided conv; in
+            post-activation blocks followed by BN) or ``"pad"`` (He et al.'s
+            parameter-free option A: subsample and zero-pad channels).
         skip_mode: ``"auto"``, ``"cond"`` or ``"mask"`` (see ``skip``).
 
     Call args:
@@ -105,87 +125,88 @@ class SwitchableResidualBlock(keras.layers.Layer):
         block="S",
         residual=True,
         dropout=0.0,
+        preactivation=True,
+        shortcut="conv",
         skip_mode="auto",
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(skip_mode=skip_mode, **kwargs)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
-        skip.resolve_mode(skip_mode)
+        if shortcut not in SHORTCUTS:
+            raise ValueError(
+                f"`shortcut` must be one of {SHORTCUTS}. Received: shortcut={shortcut!r}"
+            )
         self.filters = filters
         self.strides = strides
         self.spec = parse_block(block)
         self.residual = residual
         self.dropout = dropout
-        self.skip_mode = skip_mode
+        self.preactivation = preactivation
+        self.shortcut_type = shortcut
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
         self.can_skip = in_channels == self.filters and self.strides == 1
-        self.preact = batch_norm("bn_in")
         self.convs, self.dropout_index = body_convs(
             self.spec, in_channels, self.filters, self.strides
         )
-        self.inner_norms = [batch_norm(f"bn{i}") for i in range(1, len(self.convs))]
+        self.norms = [batch_norm(f"bn{i + 1}") for i in range(len(self.convs))]
         self.drop = layers.Dropout(self.dropout) if self.dropout else None
-        self.shortcut = None
-        if self.residual and not self.can_skip:
-            self.shortcut = layers.Conv2D(
-                self.filters,
-                1,
-                strides=self.strides,
-                use_bias=False,
-                kernel_initializer="he_normal",
-                name="shortcut",
+        self.projection = []
+        if self.residual and not self.can_skip and self.shortcut_type == "conv":
+            self.projection.append(
+                layers.Conv2D(
+                    self.filters, 1, strides=self.strides, use_bias=False,
+                    kernel_initializer="he_normal", name="shortcut",
+                )
             )
-        shape = self.preact.compute_output_shape(input_shape)
-        self.preact.build(shape)
-        for index, conv in enumerate(self.convs):
-            if index:
-                self.inner_norms[index - 1].build(shape)
+            if not self.preactivation:
+                self.projection.append(batch_norm("shortcut_bn"))
+        shape = input_shape
+        for norm, conv in zip(self.norms, self.convs):
+            if self.preactivation:
+                norm.build(shape)
             conv.build(shape)
             shape = conv.compute_output_shape(shape)
-        if self.shortcut is not None:
-            self.shortcut.build(input_shape)
+            if not self.preactivation:
+                norm.build(shape)
+        shortcut_shape = input_shape
+        for layer in self.projection:
+            layer.build(shortcut_shape)
+            shortcut_shape = layer.compute_output_shape(shortcut_shape)
 
-    def _run(self, inputs, training):
-        activated = keras.activations.relu(self.preact(inputs, training=training))
-        x = activated
-        for index, conv in enumerate(self.convs):
-            if index:
-                x = keras.activations.relu(
-                    self.inner_norms[index - 1](x, training=training)
-                )
+    def _body(self, x, training):
+        """The convs of the block; returns (output, pre-activated input)."""
+        activated = None
+        for index, (norm, conv) in enumerate(zip(self.norms, self.convs)):
+            if self.preactivation:
+                x = keras.activations.relu(norm(x, training=training))
+                activated = x if index == 0 else activated
+            elif index:
+                x = keras.activations.relu(x)
             if index == self.dropout_index and self.drop is not None:
                 x = self.drop(x, training=training)
             x = conv(x)
-        if not self.residual:
-            return x
-        if self.shortcut is None:
-            return x + inputs
-        return x + self.shortcut(activated)
+            if not self.preactivation:
+                x = norm(x, training=training)
+        return x, activated
 
-    def call(self, inputs, training=None, gate=None):
-        if gate is not None and gate is not True and not self.can_skip:
-            raise ValueError(
-                f"Block {self.name!r} changes shape ({self.strides=}, "
-                f"filters={self.filters}) and cannot be skipped. "
-                f"Received: gate={gate}"
-            )
-        return skip.gated(
-            lambda: self._run(inputs, training),
-            inputs,
-            gate,
-            self.non_trainable_variables,
-            self.skip_mode,
-        )
+    def _shortcut(self, inputs, activated, training):
+        if self.can_skip:
+            return inputs
+        if self.shortcut_type == "pad":
+            return zero_pad_shortcut(inputs, self.filters, self.strides)
+        x = activated if self.preactivation else inputs
+        for layer in self.projection:
+            x = layer(x, training=training)
+        return x
 
-    def compute_output_shape(self, input_shape):
-        batch, height, width, _ = input_shape
-        if self.strides > 1:
-            height = None if height is None else -(-height // self.strides)
-            width = None if width is None else -(-width // self.strides)
-        return (batch, height, width, self.filters)
+    def _run(self, inputs, training):
+        x, activated = self._body(inputs, training)
+        if self.residual:
+            x = x + self._shortcut(inputs, activated, training)
+        return x if self.preactivation else keras.activations.relu(x)
 
     def get_config(self):
         config = super().get_config()
@@ -196,7 +217,8 @@ class SwitchableResidualBlock(keras.layers.Layer):
                 "block": str(self.spec),
                 "residual": self.residual,
                 "dropout": self.dropout,
-                "skip_mode": self.skip_mode,
+                "preactivation": self.preactivation,
+                "shortcut": self.shortcut_type,
             }
         )
         return config

@@ -53,3 +53,41 @@ def gated(run_block, x, gate, state, mode="auto"):
     for variable, old in zip(state, before):
         variable.assign(ops.where(gate, variable.value, old))
     return ops.where(gate, y, x)
+
+
+class GatedBlock(keras.layers.Layer):
+    """Base of blocks a trainer can turn into the identity for a step.
+
+    Subclasses set ``self.filters`` and ``self.strides``, set
+    ``self.can_skip`` in ``build`` and implement ``_run(inputs, training)``;
+    ``skip_mode`` is ``"auto"``, ``"cond"`` or ``"mask"``.
+    """
+
+    def __init__(self, skip_mode="auto", **kwargs):
+        super().__init__(**kwargs)
+        resolve_mode(skip_mode)
+        self.skip_mode = skip_mode
+
+    def call(self, inputs, training=None, gate=None):
+        if gate is not None and gate is not True and not self.can_skip:
+            raise ValueError(
+                f"Block {self.name!r} changes the shape of its input and cannot "
+                f"be skipped. Received: gate={gate}"
+            )
+        return gated(
+            lambda: self._run(inputs, training),
+            inputs,
+            gate,
+            self.non_trainable_variables,
+            self.skip_mode,
+        )
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        if self.strides > 1:
+            height = None if height is None else -(-height // self.strides)
+            width = None if width is None else -(-width // self.strides)
+        return (batch, height, width, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "skip_mode": self.skip_mode}

@@ -1,1 +1,20 @@
-from keras_kd.losses.kd import kd_divergence, kd_loss
+from keras_kd.losses.attention import (
+    attention_map,
+    attention_transfer_loss,
+    attention_transfer_per_example,
+)
+from keras_kd.losses.kd import (
+    kd_divergence,
+    kd_loss,
+    kl_divergence,
+    logit_l2,
+    moonshine_kd_divergence,
+)
+from keras_kd.losses.terms import (
+    KD,
+    KL,
+    AttentionTransfer,
+    DistillationTerm,
+    FeatureHint,
+    LogitL2,
+)

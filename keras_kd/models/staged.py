@@ -31,7 +31,17 @@ class StagedNet(keras.Model):
 
     def build(self, input_shape):
         shape = tuple(input_shape)
-        for layer in list(self.stem) + list(self.blocks) + list(self.head):
+        for layer in self.stem:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.tap_shapes, index = {}, 0
+        for name, size in zip(self.stage_names, self.stage_sizes):
+            for block in self.blocks[index : index + size]:
+                block.build(shape)
+                shape = block.compute_output_shape(shape)
+            self.tap_shapes[name] = shape
+            index += size
+        for layer in self.head:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self.output_shape_ = shape

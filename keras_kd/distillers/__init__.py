@@ -1,0 +1,1 @@
+from keras_kd.distillers.distiller import Distiller

@@ -1,0 +1,60 @@
+"""Logits and named feature taps of a network from one forward pass.
+
+Zoo models (``StagedNet``) give their stage outputs from the same pass that
+gives the logits. For a functional Keras model, taps are layer names: one
+multi-output functional model over the same layers computes logits and taps
+together. Any other model offers logits only.
+"""
+
+import keras
+
+from keras_kd.models.staged import StagedNet
+
+
+def _logits_shape(model):
+    if isinstance(model, StagedNet):
+        return tuple(model.output_shape_)
+    return tuple(model.compute_output_shape((None,) + tuple(model.input_shape[1:])))
+
+
+class TapExtractor:
+    """``extractor(x, training) -> (logits, {tap: tensor})`` for one model.
+
+    Args:
+        model: a built Keras model.
+        tap_names: the taps needed (``None``: every tap the model offers).
+    """
+
+    def __init__(self, model, tap_names=None):
+        if not model.built:
+            raise ValueError(
+                f"The model must be built (call it once or pass input_shape). "
+                f"Received an unbuilt model: {model.name!r}"
+            )
+        self.model = model
+        self.logits_shape = _logits_shape(model)
+        if isinstance(model, StagedNet):
+            self.tap_shapes = dict(model.tap_shapes)
+            self._multi = None
+        elif tap_names and hasattr(model, "inputs") and model.inputs:
+            layers = {name: model.get_layer(name) for name in tap_names}
+            self.tap_shapes = {name: tuple(layer.output.shape) for name, layer in layers.items()}
+            self._multi = keras.Model(
+                model.inputs,
+                [model.outputs[0]] + [layer.output for layer in layers.values()],
+            )
+        else:
+            self.tap_shapes = {}
+            self._multi = None
+
+    @property
+    def shapes(self):
+        return self.logits_shape, self.tap_shapes
+
+    def __call__(self, x, training):
+        if isinstance(self.model, StagedNet):
+            return self.model.call_with_features(x, training=training)
+        if self._multi is not None:
+            outputs = self._multi(x, training=training)
+            return outputs[0], dict(zip(self.tap_shapes, outputs[1:]))
+        return self.model(x, training=training), {}

@@ -1,0 +1,55 @@
+"""Attention transfer (Zagoruyko & Komodakis 2017; crowley2018 eq. 2).
+
+For a feature map ``A`` (B, H, W, C): ``a = l2_normalize(flatten(mean_c(A^2)))``
+per example; one tap's term is the mean over B*H*W of ``(a_s - a_t)^2``; the
+loss sums the taps (DESIGN.md §3; the distiller multiplies by beta = 1e3).
+Eq. 2 of the paper writes an (unsquared) norm of the difference; the
+reference code -- and this library -- use the mean of squares.
+"""
+
+from keras import ops
+
+NORM_EPSILON = 1e-12  # as torch.nn.functional.normalize
+
+
+def attention_map(feature_map):
+    """The normalized spatial attention map, shape (B, H*W), in float32."""
+    x = ops.cast(feature_map, "float32")
+    if len(x.shape) != 4:
+        raise ValueError(
+            f"attention_map expects (batch, height, width, channels) feature "
+            f"maps. Received: shape={tuple(x.shape)}"
+        )
+    energy = ops.mean(ops.square(x), axis=-1)
+    flat = ops.reshape(energy, (ops.shape(x)[0], -1))
+    norm = ops.sqrt(ops.sum(ops.square(flat), axis=-1, keepdims=True))
+    return flat / ops.maximum(norm, NORM_EPSILON)
+
+
+def attention_transfer_per_example(student_features, teacher_features):
+    """Per-example sum over taps of the mean over H*W of ``(a_s - a_t)^2``."""
+    student_features, teacher_features = list(student_features), list(teacher_features)
+    if len(student_features) != len(teacher_features) or not student_features:
+        raise ValueError(
+            "Pass the same non-zero number of student and teacher feature maps. "
+            f"Received: {len(student_features)} student, {len(teacher_features)} teacher"
+        )
+    total = 0.0
+    for student, teacher in zip(student_features, teacher_features):
+        a_s = attention_map(student)
+        a_t = ops.stop_gradient(attention_map(teacher))
+        total = total + ops.mean(ops.square(a_s - a_t), axis=-1)
+    return total
+
+
+def attention_transfer_loss(student_features, teacher_features):
+    """Sum over taps of the mean over B*H*W of ``(a_s - a_t)^2`` (no beta).
+
+    Example:
+
+    >>> import numpy as np
+    >>> f = np.ones((2, 4, 4, 3), "float32")
+    >>> float(attention_transfer_loss([f], [f]))
+    0.0
+    """
+    return ops.mean(attention_transfer_per_example(student_features, teacher_features))

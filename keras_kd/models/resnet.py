@@ -1,0 +1,254 @@
+"""Residual networks of the papers: Wide ResNets, CIFAR ResNets, ResNet-18.
+
+One class, three builders:
+
+* ``wide_resnet``: pre-activation WRN-d-k as in the attention-transfer /
+  Moonshine code (crowley2018 Table 2, jha2020 §5): 3x3 stem conv 3->16;
+  three stages of n = (d - 4) / 6 blocks at widths 16k, 32k, 64k, stride 2
+  at the start of stages 2 and 3; 1x1 shortcut conv where channels change;
+  head BN-ReLU, global average pool, dense.
+* ``cifar_resnet``: He et al.'s CIFAR ResNet-(6n+2) (li2021's teachers,
+  students and res-students): 3x3 stem conv-BN-ReLU to 16 channels; three
+  stages of n post-activation basic blocks at 16, 32, 64; parameter-free
+  "option A" shortcuts (subsample, zero-pad channels); pool, dense.
+* ``resnet18``: the CIFAR ResNet-18 of jha2020: 3x3 stem conv-BN-ReLU to 64
+  (no max-pool); stages of 2 post-activation blocks at 64, 128, 256, 512;
+  1x1 conv + BN projection shortcuts; pool, dense.
+
+Every builder takes ``block=`` (cheap convs, ``keras_kd.layers.block_spec``)
+and ``residual=`` (``False``: jha2020's non-residual networks).
+"""
+
+from keras import layers
+
+from keras_kd.api import register
+from keras_kd.layers.block_spec import parse_block
+from keras_kd.layers.residual_block import SwitchableResidualBlock, batch_norm
+from keras_kd.models.staged import StagedNet
+
+
+def positive_int(value, name):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+
+
+@register
+class ResidualNetwork(StagedNet):
+    """Stem, stages of ``SwitchableResidualBlock``, head.
+
+    Built by ``wide_resnet``, ``cifar_resnet`` and ``resnet18``; the
+    arguments are theirs plus the layout: ``stem_filters``,
+    ``stage_widths``, ``stage_sizes``, ``preactivation`` (pre-activation
+    blocks, plain stem conv and BN-ReLU head) and ``shortcut``.
+    """
+
+    def __init__(
+        self,
+        stage_widths=(16, 32, 64),
+        stage_sizes=(1, 1, 1),
+        num_classes=10,
+        stem_filters=16,
+        preactivation=True,
+        shortcut="conv",
+        block="S",
+        residual=True,
+        dropout=0.0,
+        input_shape=(32, 32, 3),
+        skip_mode="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        positive_int(num_classes, "num_classes")
+        spec = parse_block(block)
+        self.stage_widths = [int(w) for w in stage_widths]
+        self.stage_sizes = [int(n) for n in stage_sizes]
+        self.num_classes, self.stem_filters = num_classes, stem_filters
+        self.preactivation, self.shortcut = preactivation, shortcut
+        self.block, self.residual, self.dropout = str(spec), residual, dropout
+        self.skip_mode = skip_mode
+        self.stem = [
+            layers.Conv2D(
+                stem_filters, 3, padding="same", use_bias=False,
+                kernel_initializer="he_normal", name="stem_conv",
+            )
+        ]
+        if not preactivation:
+            self.stem += [batch_norm("stem_bn"), layers.Activation("relu", name="stem_relu")]
+        self.blocks = [
+            SwitchableResidualBlock(
+                width,
+                strides=2 if stage and not index else 1,
+                block=spec,
+                residual=residual,
+                dropout=dropout,
+                preactivation=preactivation,
+                shortcut=shortcut,
+                skip_mode=skip_mode,
+                name=f"stage{stage + 1}_block{index + 1}",
+            )
+            for stage, (width, size) in enumerate(zip(self.stage_widths, self.stage_sizes))
+            for index in range(size)
+        ]
+        self.head = []
+        if preactivation:
+            self.head += [batch_norm("head_bn"), layers.Activation("relu", name="head_relu")]
+        self.head += [
+            layers.GlobalAveragePooling2D(name="pool"),
+            layers.Dense(num_classes, name="logits"),
+        ]
+        self.build_for(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "stage_widths": self.stage_widths,
+                "stage_sizes": self.stage_sizes,
+                "num_classes": self.num_classes,
+                "stem_filters": self.stem_filters,
+                "preactivation": self.preactivation,
+                "shortcut": self.shortcut,
+                "block": self.block,
+                "residual": self.residual,
+                "dropout": self.dropout,
+                "input_shape": self.input_shape_arg,
+                "skip_mode": self.skip_mode,
+            }
+        )
+        return config
+
+
+def wide_resnet(
+    depth,
+    width,
+    num_classes,
+    block="S",
+    residual=True,
+    dropout=0.0,
+    input_shape=(32, 32, 3),
+    skip_mode="auto",
+    name=None,
+):
+    """Builds WRN-``depth``-``width`` (crowley2018 Table 2, jha2020 §5).
+
+    Args:
+        depth: 6n+4 (10, 16, 22, 28, 40, ...).
+        width: widening factor k.
+        num_classes: size of the dense head.
+        block: cheap-conv notation (``"S"``, ``"G(4)"``, ``"G(N/8)"``,
+            ``"B(2)"``, ``"BG(2,M/8)"``, ``"S-2x2"``, jha2020's ``"g4"`` /
+            ``"G16"``) or a ``BlockSpec``; replaces every block's convs.
+        residual: ``False`` removes every shortcut (jha2020's NR).
+        dropout: WRN dropout between the two spatial convs of a block.
+        input_shape: image shape without batch; ``None`` sizes allowed.
+        skip_mode: mechanism for runtime block gates (``keras_kd.layers.skip``).
+        name: model name; defaults to ``wrn-<depth>-<width>``.
+
+    Returns:
+        A built ``ResidualNetwork``; ``model.call_with_features(x)`` returns
+        the logits and the ``stage1..stage3`` outputs of the same pass.
+
+    Example:
+
+    >>> student = wide_resnet(40, 2, num_classes=10, block="G(4)")
+    >>> profile(student)["params"]
+    825210
+    """
+    if not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
+        raise ValueError(
+            f"`depth` must be 6n+4 with n >= 1 (10, 16, 22, 28, 40, ...). "
+            f"Received: depth={depth!r}"
+        )
+    positive_int(width, "width")
+    return ResidualNetwork(
+        stage_widths=(16 * width, 32 * width, 64 * width),
+        stage_sizes=((depth - 4) // 6,) * 3,
+        num_classes=num_classes,
+        block=block,
+        residual=residual,
+        dropout=dropout,
+        input_shape=input_shape,
+        skip_mode=skip_mode,
+        name=name or f"wrn-{depth}-{width}",
+    )
+
+
+def cifar_resnet(
+    depth,
+    num_classes,
+    block="S",
+    residual=True,
+    shortcut="pad",
+    input_shape=(32, 32, 3),
+    skip_mode="auto",
+    name=None,
+):
+    """Builds He et al.'s CIFAR ResNet-``depth`` (li2021 Tables II, III, IX).
+
+    Args:
+        depth: 6n+2 (8, 14, 20, 32, 44, 56, 110, ...).
+        num_classes: size of the dense head.
+        block: cheap-conv notation or ``BlockSpec``.
+        residual: ``False`` removes every shortcut.
+        shortcut: ``"pad"`` (option A, parameter-free, as in the papers'
+            counts: ResNet-110 has 1.728 M weights) or ``"conv"`` (1x1 conv +
+            BN projection, option B).
+        input_shape, skip_mode, name: as in ``wide_resnet``.
+
+    Example:
+
+    >>> profile(cifar_resnet(20, 10))["trainable_params"]
+    269722
+    """
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(
+            f"`depth` must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...). "
+            f"Received: depth={depth!r}"
+        )
+    return ResidualNetwork(
+        stage_widths=(16, 32, 64),
+        stage_sizes=((depth - 2) // 6,) * 3,
+        num_classes=num_classes,
+        preactivation=False,
+        shortcut=shortcut,
+        block=block,
+        residual=residual,
+        input_shape=input_shape,
+        skip_mode=skip_mode,
+        name=name or f"resnet-{depth}",
+    )
+
+
+def resnet18(
+    num_classes,
+    block="S",
+    residual=True,
+    input_shape=(32, 32, 3),
+    skip_mode="auto",
+    name="resnet-18",
+):
+    """Builds the CIFAR ResNet-18 of jha2020 (Tables 1, 8, 9).
+
+    3x3 stem conv-BN-ReLU to 64 channels without max-pool; 2 post-activation
+    blocks per stage at 64, 128, 256, 512; 1x1 conv + BN projection
+    shortcuts where the shape changes. With ``block="g4"`` (or any G block)
+    each 3x3 becomes a 3x3 grouped conv + BN-ReLU + 1x1, as in jha2020.
+
+    Example:
+
+    >>> round(profile(resnet18(100, block="G1"))["trainable_params"] / 1e6, 2)
+    1.49
+    """
+    return ResidualNetwork(
+        stage_widths=(64, 128, 256, 512),
+        stage_sizes=(2, 2, 2, 2),
+        num_classes=num_classes,
+        stem_filters=64,
+        preactivation=False,
+        shortcut="conv",
+        block=block,
+        residual=residual,
+        input_shape=input_shape,
+        skip_mode=skip_mode,
+        name=name,
+    )

@@ -1,0 +1,153 @@
+"""Golden-value tests of every loss term against independent numpy code."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_kd import losses
+
+SHAPES = ((10, 10, 3), None)
+
+
+def to_np(x):
+    return ops.convert_to_numpy(x)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def np_kl(target, logits, temperature):
+    p, q = softmax(target.astype("float64") / temperature), softmax(logits.astype("float64") / temperature)
+    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
+
+
+def np_attention(feature):
+    a = np.mean(feature.astype("float64") ** 2, axis=-1).reshape(len(feature), -1)
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+
+@pytest.fixture
+def logits(rng):
+    return (rng.standard_normal((8, 100)) * 4).astype("float32"), (rng.standard_normal((8, 100)) * 4).astype("float32")
+
+
+@pytest.fixture
+def features(rng):
+    shapes = [(8, 8, 8, 4), (8, 4, 4, 8)]
+    student = [rng.standard_normal(s).astype("float32") for s in shapes]
+    teacher = [rng.standard_normal(s[:3] + (s[3] * 2,)).astype("float32") for s in shapes]
+    return student, teacher
+
+
+def taps(maps):
+    return {f"stage{i + 1}": m for i, m in enumerate(maps)}
+
+
+def shapes_of(logits, maps):
+    return logits.shape, {name: m.shape for name, m in taps(maps).items()}
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0, 10.0])
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 0.9, 1.0])
+def test_kd_term_hinton_and_moonshine_modes(logits, temperature, alpha):
+    s, t = logits
+    kl = np_kl(t, s, temperature)
+    hinton = losses.KD(temperature, alpha).per_example((s, {}), (t, {}), None)
+    np.testing.assert_allclose(to_np(hinton), alpha * temperature**2 * kl, rtol=1e-5, atol=1e-7)
+    moonshine = losses.KD(temperature, alpha, mode="moonshine").per_example((s, {}), (t, {}), None)
+    np.testing.assert_allclose(to_np(moonshine), alpha * 2 * temperature**2 * kl / 100, rtol=1e-5, atol=1e-7)
+    assert losses.KD(temperature, alpha).student_loss_weight() == pytest.approx(1 - alpha)
+
+
+def test_public_functional_forms(logits, features):
+    s, t = logits
+    np.testing.assert_allclose(
+        float(to_np(losses.kd_loss(t, s, 4.0))), 16 * np.mean(np_kl(t, s, 4.0)), rtol=1e-5
+    )
+    fs, ft = features
+    np.testing.assert_allclose(to_np(losses.attention_map(fs[0])), np_attention(fs[0]), rtol=1e-5, atol=1e-7)
+    want = sum(np.mean((np_attention(a) - np_attention(b)) ** 2) for a, b in zip(fs, ft))
+    np.testing.assert_allclose(float(to_np(losses.attention_transfer_loss(fs, ft))), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("beta", [1.0, 1e3])
+def test_attention_transfer_term_sums_taps_times_beta(logits, features, beta):
+    fs, ft = features
+    term = losses.AttentionTransfer(beta=beta)
+    term.connect(shapes_of(logits[0], fs), shapes_of(logits[1], ft))
+    got = to_np(term.per_example((logits[0], taps(fs)), (logits[1], taps(ft)), None))
+    want = beta * sum(np.mean((np_attention(a) - np_attention(b)) ** 2, axis=-1) for a, b in zip(fs, ft))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_feature_hint_with_learned_adapter(logits, features):
+    fs, ft = features
+    term = losses.FeatureHint(weight=0.5)
+    term.connect(shapes_of(logits[0], fs), shapes_of(logits[1], ft))
+    assert sorted(term.adapters) == ["stage1", "stage2"]
+    got = to_np(term.per_example((logits[0], taps(fs)), (logits[1], taps(ft)), None))
+    want = 0.0
+    for name, a, b in zip(("stage1", "stage2"), fs, ft):
+        kernel = to_np(term.adapters[name].kernel)[0, 0]
+        want = want + np.mean(((a @ kernel) - b).reshape(8, -1) ** 2, axis=-1)
+    np.testing.assert_allclose(got, 0.5 * want, rtol=1e-4)
+
+
+def test_feature_hint_without_adapter_when_channels_match(logits, features):
+    fs, _ = features
+    term = losses.FeatureHint(taps=["stage2"])
+    term.connect(shapes_of(logits[0], fs), shapes_of(logits[1], fs))
+    assert term.adapters == {}
+    same = to_np(term.per_example((logits[0], taps(fs)), (logits[1], taps(fs)), None))
+    np.testing.assert_allclose(same, 0.0)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+def test_logit_l2_and_plain_kl_terms(logits, temperature):
+    s, t = logits
+    l2 = losses.LogitL2(weight=2.0).per_example((s, {}), (t, {}), None)
+    np.testing.assert_allclose(to_np(l2), 2.0 * np.mean((s - t) ** 2, axis=-1), rtol=1e-5)
+    kl = losses.KL(temperature=temperature, weight=0.5).per_example((s, {}), (t, {}), None)
+    np.testing.assert_allclose(to_np(kl), 0.5 * np_kl(t, s, temperature), rtol=1e-5, atol=1e-7)
+
+
+def test_extreme_logits_stay_finite():
+    s = np.array([[1e4, -1e4, 0.0]], "float32")
+    t = np.array([[-1e4, 1e4, 0.0]], "float32")
+    for term in (losses.KD(1.0), losses.KL(), losses.LogitL2()):
+        assert np.isfinite(to_np(term.per_example((s, {}), (t, {}), None))).all()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: losses.KD(temperature=0), "temperature=0"),
+        (lambda: losses.KD(temperature=-2.0), "temperature=-2.0"),
+        (lambda: losses.KD(alpha=1.5), "alpha=1.5"),
+        (lambda: losses.KD(alpha=-0.1), "alpha=-0.1"),
+        (lambda: losses.KD(mode="torch"), "mode='torch'"),
+        (lambda: losses.AttentionTransfer(beta=-1), "beta=-1"),
+        (lambda: losses.KL(temperature=0.0), "temperature=0.0"),
+        (lambda: losses.LogitL2(weight="1"), "weight='1'"),
+    ],
+)
+def test_bad_term_arguments_name_argument_and_value(make, message):
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        make()
+
+
+def test_attention_spatial_mismatch_names_both_shapes(logits, features):
+    fs, ft = features
+    term = losses.AttentionTransfer(taps={"stage1": "stage2"})
+    with pytest.raises(ValueError, match=r"\(8, 8, 8, 4\).*\(8, 4, 4, 16\)"):
+        term.connect(shapes_of(logits[0], fs), shapes_of(logits[1], ft))
+
+
+def test_unknown_tap_names_the_tap(logits, features):
+    fs, ft = features
+    with pytest.raises(ValueError, match="Unknown student tap 'stage9'"):
+        losses.AttentionTransfer(taps=["stage9"]).connect(
+            shapes_of(logits[0], fs), shapes_of(logits[1], ft)
+        )

@@ -1,0 +1,236 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_kd as kd
+from tests.test_distillation_terms import np_attention, np_kl, softmax
+
+CLASSES = 5
+
+
+def to_np(x):
+    return ops.convert_to_numpy(x)
+
+
+def dense_net(rng, features=6, name=None):
+    """A functional logits model whose output numpy can recompute."""
+    inputs = keras.Input((features,))
+    layer = keras.layers.Dense(CLASSES, name="out")
+    model = keras.Model(inputs, layer(inputs), name=name)
+    layer.set_weights([rng.standard_normal((features, CLASSES)).astype("float32"),
+                       rng.standard_normal(CLASSES).astype("float32")])
+    return model
+
+
+def logits_of(model, x):
+    w, b = model.get_layer("out").get_weights()
+    return x @ w + b
+
+
+def np_ce(y, logits):
+    return -np.log(softmax(logits.astype("float64"))[np.arange(len(y)), y])
+
+
+@pytest.mark.parametrize("temperature, alpha", [(1.0, 0.5), (4.0, 0.9), (8.0, 0.1)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_total_loss_equals_numpy(rng, temperature, alpha, weighted):
+    student, teacher = dense_net(rng, name="s"), dense_net(rng, name="t")
+    x = rng.standard_normal((8, 6)).astype("float32")
+    y = rng.integers(0, CLASSES, 8)
+    w = rng.uniform(0.5, 2.0, 8).astype("float32") if weighted else None
+    distiller = kd.Distiller(student, teacher, losses=[kd.losses.KD(temperature, alpha)])
+    distiller.compile(optimizer="sgd")
+    got = distiller.compute_loss(x, y, distiller(x, training=True), w, training=True)
+    s, t = logits_of(student, x), logits_of(teacher, x)
+    per_example = (1 - alpha) * np_ce(y, s) + alpha * temperature**2 * np_kl(t, s, temperature)
+    weights = np.ones(8) if w is None else w
+    np.testing.assert_allclose(float(to_np(got)), np.mean(weights * per_example), rtol=1e-5)
+
+
+def test_default_is_hinton_kd_t4_alpha_09(rng):
+    distiller = kd.Distiller(dense_net(rng, name="s"), dense_net(rng, name="t"))
+    (term,) = distiller.terms
+    assert (term.temperature, term.alpha, term.mode) == (4.0, 0.9, "hinton")
+    assert distiller.student_loss_weight == pytest.approx(0.1)
+
+
+def tiny_wrn(depth, width, seed):
+    keras.utils.set_random_seed(seed)
+    return kd.models.wide_resnet(depth, width, CLASSES, input_shape=(8, 8, 3))
+
+
+def images(rng, n=16):
+    return rng.standard_normal((n, 8, 8, 3)).astype("float32"), rng.integers(0, CLASSES, n)
+
+
+def test_total_loss_with_attention_transfer_equals_numpy(rng):
+    student, teacher = tiny_wrn(16, 1, 1), tiny_wrn(16, 2, 2)
+    distiller = kd.Distiller(student, teacher, losses=[
+        kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(beta=1e3)])
+    distiller.compile(optimizer="sgd")
+    x, y = images(rng, 4)
+    s_logits, s_taps = (to_np(v) if not isinstance(v, dict) else {k: to_np(f) for k, f in v.items()}
+                        for v in student.call_with_features(x, training=False))
+    t_logits, t_taps = (to_np(v) if not isinstance(v, dict) else {k: to_np(f) for k, f in v.items()}
+                        for v in teacher.call_with_features(x, training=False))
+    y_pred = {"logits": s_logits, "features": s_taps}
+    got = float(to_np(distiller.compute_loss(x, y, y_pred, None, training=True)))
+    at = sum(np.mean((np_attention(s_taps[k]) - np_attention(t_taps[k])) ** 2) for k in s_taps)
+    want = np.mean(0.1 * np_ce(y, s_logits) + 0.9 * 16 * np_kl(t_logits, s_logits, 4.0)) + 1e3 * at
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def snapshot(model):
+    return [to_np(w).copy() for w in model.weights]
+
+
+def test_fit_freezes_teacher_and_evaluate_keeps_student_statistics(rng):
+    student, teacher = tiny_wrn(16, 1, 1), tiny_wrn(16, 2, 2)
+    distiller = kd.Distiller(student, teacher, losses=[
+        kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)])
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
+    assert not {id(v) for v in teacher.weights} & {id(v) for v in distiller.trainable_variables}
+    x, y = images(rng)
+    teacher_before, student_before = snapshot(teacher), snapshot(student)
+    history = distiller.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0)
+    for before, after in zip(teacher_before, snapshot(teacher)):
+        np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(b, a) for b, a in zip(student_before, snapshot(student)))
+    assert {"loss", "student_loss", "kd_loss", "at_loss", "accuracy", "val_loss",
+            "val_accuracy"} <= set(history.history)
+    assert "val_kd_loss" not in history.history
+    trained = snapshot(student)
+    distiller.evaluate(x, y, verbose=0)
+    distiller.predict(x, verbose=0)
+    for before, after in zip(trained, snapshot(student)):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_student_runs_once_per_training_step(rng):
+    student, teacher = tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2)
+    calls = []
+    original = student.call_with_features
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("training"))
+        return original(*args, **kwargs)
+
+    student.call_with_features = counting
+    distiller = kd.Distiller(student, teacher, losses=[kd.losses.AttentionTransfer()])
+    distiller.compile(optimizer="sgd", run_eagerly=True)
+    x, y = images(rng, 8)
+    distiller.train_on_batch(x, y)  # first call also builds (a symbolic pass)
+    calls.clear()
+    distiller.train_on_batch(x, y)
+    assert calls == [True]
+
+
+def test_sample_weight_zero_removes_examples(rng):
+    student, teacher = dense_net(rng, name="s"), dense_net(rng, name="t")
+    distiller = kd.Distiller(student, teacher)
+    distiller.compile(optimizer="sgd")
+    x = rng.standard_normal((4, 6)).astype("float32")
+    y = rng.integers(0, CLASSES, 4)
+    w = np.array([1, 1, 0, 0], "float32")
+    full = to_np(distiller.compute_loss(x, y, distiller(x), w, training=True))
+    half = to_np(distiller.compute_loss(x[:2], y[:2], distiller(x[:2]), None, training=True))
+    np.testing.assert_allclose(full, half / 2, rtol=1e-5)
+
+
+def test_one_hot_labels_give_the_same_loss(rng):
+    distiller = kd.Distiller(dense_net(rng, name="s"), dense_net(rng, name="t"))
+    distiller.compile(optimizer="sgd")
+    x = rng.standard_normal((4, 6)).astype("float32")
+    y = rng.integers(0, CLASSES, 4)
+    sparse = to_np(distiller.compute_loss(x, y, distiller(x), None, training=True))
+    dense = to_np(distiller.compute_loss(x, np.eye(CLASSES)[y], distiller(x), None, training=True))
+    np.testing.assert_allclose(sparse, dense, rtol=1e-6)
+
+
+def test_keras_round_trip_with_safe_mode(rng, tmp_path):
+    distiller = kd.Distiller(tiny_wrn(10, 1, 1), tiny_wrn(10, 2, 2), losses=[
+        kd.losses.KD(2.0, 0.7), kd.losses.AttentionTransfer(500.0), kd.losses.FeatureHint(0.1)])
+    distiller.compile(optimizer="sgd")
+    x, y = images(rng, 8)
+    adapters = [to_np(a.kernel) for a in distiller.terms[2].adapters.values()]
+    distiller.train_on_batch(x, y)
+    trained = [to_np(a.kernel) for a in distiller.terms[2].adapters.values()]
+    assert all(not np.array_equal(a, b) for a, b in zip(adapters, trained))
+    distiller.save(tmp_path / "distiller.keras")
+    restored = keras.saving.load_model(tmp_path / "distiller.keras", safe_mode=True)
+    assert isinstance(restored, kd.Distiller)
+    assert [t.get_config() for t in restored.terms] == [t.get_config() for t in distiller.terms]
+    np.testing.assert_array_equal(to_np(restored.predict(x, verbose=0)), to_np(distiller.predict(x, verbose=0)))
+    restored_adapters = [to_np(a.kernel) for a in restored.terms[2].adapters.values()]
+    assert len(restored_adapters) == 3
+    for a, b in zip(trained, restored_adapters):
+        np.testing.assert_array_equal(a, b)
+    distiller.student.save(tmp_path / "student.keras")
+    alone = keras.saving.load_model(tmp_path / "student.keras", safe_mode=True)
+    np.testing.assert_array_equal(to_np(alone(x)), to_np(distiller.student(x)))
+
+
+def test_mixed_precision_keeps_loss_in_float32(rng):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        distiller = kd.Distiller(tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2),
+                                 losses=[kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer()])
+        distiller.compile(optimizer="sgd")
+        x, y = images(rng, 8)
+        loss = distiller.compute_loss(x, y, distiller(x, training=True), None, training=True)
+        assert keras.backend.standardize_dtype(loss.dtype) == "float32"
+        history = distiller.fit(x, y, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda s, t: kd.Distiller(s, kd.models.wide_resnet(10, 1, 7, input_shape=(8, 8, 3))),
+         "student outputs 5, teacher outputs 7"),
+        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.AttentionTransfer(taps=["conv9"])]),
+         "Unknown student tap 'conv9'"),
+        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.AttentionTransfer(taps={"stage1": "stage3"})]),
+         "equal spatial sizes"),
+        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.KD(alpha=2)]), "alpha=2"),
+        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.KD(temperature=0)]), "temperature=0"),
+        (lambda s, t: kd.Distiller(s, s), "share weights"),
+        (lambda s, t: kd.Distiller(s, keras.Sequential([keras.layers.Dense(5)])), "teacher"),
+        (lambda s, t: kd.Distiller(s, t, losses=["kl_divergence"]), "kl_divergence"),
+        (lambda s, t: kd.Distiller(s, t, student_loss_weight=-1), "student_loss_weight=-1"),
+    ],
+)
+def test_bad_input_raises_clear_error(make, message):
+    student, teacher = tiny_wrn(10, 1, 1), tiny_wrn(10, 2, 2)
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        make(student, teacher)
+
+
+DISTRIBUTED = {
+    "tensorflow": ("mirrored", {}),
+    "jax": ("data_parallel", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}),
+}
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() not in DISTRIBUTED,
+    reason="tf.distribute.MirroredStrategy needs TensorFlow; DataParallel is tested on JAX",
+)
+def test_fit_under_two_device_data_parallelism():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    kind, extra_env = DISTRIBUTED[keras.backend.backend()]
+    script = os.path.join(os.path.dirname(__file__), "scripts", "distributed_fit.py")
+    out = subprocess.run(
+        [sys.executable, script, kind], env={**os.environ, **extra_env},
+        check=True, capture_output=True, text=True,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["teacher_unchanged"]
+    assert np.isfinite(result["loss"]) and result["kd_loss"] > 0

@@ -1,0 +1,142 @@
+"""Registry-driven checks of every model of the zoo (tiny inputs)."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_kd.layers import GroupConv2D
+from keras_kd.models import (
+    MobileNetV2,
+    ResidualNetwork,
+    cifar_resnet,
+    get_model,
+    list_models,
+    mobilenet_v2,
+    resnet18,
+)
+
+TINY = (16, 16, 3)
+
+
+def numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def redundant_biases(model):
+    """Conv biases right before a BatchNorm get no gradient in training."""
+    if not isinstance(model, MobileNetV2):
+        return set()
+    return {w.path for w in model.trainable_weights if w.path.endswith("bias") and "logits" not in w.path}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng, name):
+    model = get_model(name, num_classes=5, input_shape=TINY)
+    x = rng.standard_normal((4,) + TINY).astype("float32")
+    y = rng.integers(0, 5, 4)
+    logits = numpy(model(x))
+    assert logits.shape == (4, 5) and np.isfinite(logits).all()
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = {w.path: numpy(w) for w in model.trainable_weights}
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    frozen = redundant_biases(model)
+    for weight in model.trainable_weights:
+        changed = not np.array_equal(numpy(weight), before[weight.path])
+        if weight.path in frozen:
+            np.testing.assert_allclose(numpy(weight), before[weight.path], atol=1e-5)
+        else:
+            assert changed, weight.path
+
+
+def test_registry_names_build_the_papers_models():
+    assert get_model("WRN-40-2", 10, block="G(4)").get_config()["block"] == "G(4)"
+    assert get_model("resnet-110", 10).stage_sizes == [18, 18, 18]
+    assert get_model("resnet-18", 100).stage_widths == [64, 128, 256, 512]
+    assert isinstance(get_model("mobilenet-v2", 100, block="g2"), MobileNetV2)
+    assert {"wrn-40-2", "resnet-110", "resnet-18", "mobilenet-v2"} <= set(list_models())
+
+
+@pytest.mark.parametrize("name", ["vgg-16", "wrn-40", "resnet", "", None])
+def test_unknown_model_name_names_the_value(name):
+    with pytest.raises(ValueError, match="name="):
+        get_model(name, 10)
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: cifar_resnet(21, 10), "depth=21"),
+        (lambda: cifar_resnet(20, 10, shortcut="zero"), "shortcut='zero'"),
+        (lambda: mobilenet_v2(10, block="B(2)"), "block='B(2)'"),
+        (lambda: mobilenet_v2(10, block="g3"), "groups=3"),
+        (lambda: resnet18(0), "num_classes=0"),
+    ],
+)
+def test_bad_builder_arguments_name_argument_and_value(build, message):
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        build()
+
+
+BUILDERS = {
+    "cifar_resnet": lambda **kw: cifar_resnet(8, 5, input_shape=TINY, **kw),
+    "resnet18": lambda **kw: resnet18(5, input_shape=TINY, **kw),
+    "mobilenet_v2": lambda **kw: mobilenet_v2(5, input_shape=TINY, **kw),
+}
+
+
+@pytest.mark.parametrize("builder", list(BUILDERS))
+@pytest.mark.parametrize("block", ["G(N)", "g2"])
+@pytest.mark.parametrize("residual", [True, False])
+def test_keras_round_trip_with_safe_mode(rng, tmp_path, builder, block, residual):
+    model = BUILDERS[builder](block=block, residual=residual)
+    x = rng.standard_normal((2,) + TINY).astype("float32")
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert type(restored) is type(model)
+    assert restored.get_config() == model.get_config()
+    np.testing.assert_array_equal(numpy(restored(x)), numpy(model(x)))
+
+
+def zero_identity_block_convs(model):
+    for block in model.blocks:
+        if not block.can_skip:
+            continue
+        for layer in block._flatten_layers(include_self=False):
+            if isinstance(layer, (GroupConv2D, keras.layers.Conv2D)):
+                for weight in layer.weights:
+                    weight.assign(ops.zeros(weight.shape))
+
+
+@pytest.mark.parametrize("builder", list(BUILDERS) + ["wide_resnet"])
+def test_non_residual_models_have_no_shortcut_add_anywhere(rng, builder):
+    """With the convs of identity-shortcut blocks zeroed, the output of a
+    stage ending in such a block is non-zero only through the add."""
+    build = BUILDERS.get(builder) or (
+        lambda **kw: get_model("wrn-16-2", 5, input_shape=TINY, **kw)
+    )
+    x = rng.standard_normal((2,) + TINY).astype("float32")
+    for residual in (False, True):
+        model = build(residual=residual)
+        zero_identity_block_convs(model)
+        _, taps = model.call_with_features(x)
+        ends_in_identity = [stage[-1].can_skip for stage in model.stages]
+        assert any(ends_in_identity)
+        silent = all(
+            np.all(numpy(tap) == 0)
+            for tap, checked in zip(taps.values(), ends_in_identity)
+            if checked
+        )
+        assert silent is not residual, (builder, residual)
+
+
+def test_stage_structure_is_exposed_for_subnet_sampling():
+    model = cifar_resnet(20, 10)
+    assert isinstance(model, ResidualNetwork)
+    assert [len(s) for s in model.stages] == [3, 3, 3]
+    assert model.skippable == [True, True, True, False, True, True, False, True, True]
+    mobile = mobilenet_v2(10)
+    assert [len(s) for s in mobile.stages] == [1, 2, 3, 4, 3, 3, 1]
+    assert sum(mobile.skippable) == 10
