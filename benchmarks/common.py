@@ -30,6 +30,11 @@ def interleaved_ms(steps, repeats, warmup=2):
     }
 
 
+def forwarded_flags(flag_values, names):
+    """``--name=value`` for each flag in ``names``, to pass to a worker."""
+    return [f"--{name}={flag_values[name].value}" for name in names]
+
+
 def run_per_backend(module, backends, extra_args=()):
     """Runs ``python -m module --worker`` once per backend; returns their JSON."""
     results = {}

@@ -92,8 +92,7 @@ def main(_):
     if FLAGS.worker:
         print(json.dumps(measure_backend()))
         return
-    extra = [f"--batch={FLAGS.batch}", f"--size={FLAGS.size}",
-             f"--channels={FLAGS.channels}", f"--repeats={FLAGS.repeats}"]
+    extra = common.forwarded_flags(FLAGS, ("batch", "size", "channels", "repeats"))
     results = common.run_per_backend("benchmarks.group_conv", FLAGS.backends, extra)
     print(report(results))
 

@@ -105,8 +105,7 @@ def main(_):
     if FLAGS.worker:
         print(json.dumps(measure_backend()))
         return
-    extra = [f"--depth={FLAGS.depth}", f"--width={FLAGS.width}",
-             f"--batch={FLAGS.batch}", f"--repeats={FLAGS.repeats}"]
+    extra = common.forwarded_flags(FLAGS, ("depth", "width", "batch", "repeats"))
     print(report(common.run_per_backend("benchmarks.skip_block", FLAGS.backends, extra)))
 
 

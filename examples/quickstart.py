@@ -6,9 +6,6 @@ same budget -- from labels alone and with Hinton KD from the teacher
 (crowley2018 eq. 1, T=4, alpha=0.9) -- and prints the three test accuracies.
 
     python examples/quickstart.py [--train_size 10000] [--epochs 3]
-
-Until the library's ``Distiller`` lands (issue "Distiller"), the KD step is
-the small ``compute_loss`` override below.
 """
 
 import os
@@ -18,8 +15,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-from keras import ops  # noqa: E402
-
 import keras_kd as kd  # noqa: E402
 
 flags.DEFINE_string("data_dir", kd.data.FASHION_MNIST_DIR, "Directory of idx files.")
@@ -34,27 +29,6 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 FLAGS = flags.FLAGS
 
 
-class KnowledgeDistillation(keras.Model):
-    """alpha * T^2 KL(teacher || student) + (1 - alpha) * CE, frozen teacher."""
-
-    def __init__(self, student, teacher, temperature, alpha):
-        super().__init__()
-        self.student, self.teacher = student, teacher
-        self.teacher.trainable = False
-        self.temperature, self.alpha = temperature, alpha
-
-    def call(self, x, training=None):
-        return self.student(x, training=training)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        ce = keras.losses.sparse_categorical_crossentropy(y, y_pred, from_logits=True)
-        if not training:
-            return ops.mean(ce)
-        teacher_logits = self.teacher(x, training=False)
-        distill = kd.losses.kd_divergence(teacher_logits, y_pred, self.temperature)
-        return ops.mean(self.alpha * distill + (1.0 - self.alpha) * ce)
-
-
 def load(split, size=None):
     images, labels = kd.data.load_idx_split(FLAGS.data_dir, split)
     images, labels = images[:size], labels[:size]
@@ -63,9 +37,10 @@ def load(split, size=None):
 
 
 def train(model, x, y, epochs):
+    loss = None if isinstance(model, kd.Distiller) else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(
         optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=loss,
         metrics=["accuracy"],
     )
     model.fit(x, y, batch_size=FLAGS.batch_size, epochs=epochs, verbose=2)
@@ -88,8 +63,10 @@ def main(_):
     teacher = train(wrn(FLAGS.teacher_block), x_train, y_train, FLAGS.epochs)
     scratch = train(wrn(FLAGS.student_block), x_train, y_train, FLAGS.epochs)
     keras.utils.set_random_seed(FLAGS.seed)
-    distiller = KnowledgeDistillation(
-        wrn(FLAGS.student_block), teacher, FLAGS.temperature, FLAGS.alpha
+    distiller = kd.Distiller(
+        wrn(FLAGS.student_block),
+        teacher,
+        losses=[kd.losses.KD(temperature=FLAGS.temperature, alpha=FLAGS.alpha)],
     )
     train(distiller, x_train, y_train, FLAGS.epochs)
     results = {

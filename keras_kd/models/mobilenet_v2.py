@@ -83,19 +83,6 @@ class MobileNetV2(StagedNet):
         ]
         self.build_for(input_shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_classes": self.num_classes,
-                "block": self.block,
-                "residual": self.residual,
-                "input_shape": self.input_shape_arg,
-                "skip_mode": self.skip_mode,
-            }
-        )
-        return config
-
 
 def mobilenet_v2(
     num_classes,

@@ -27,6 +27,18 @@ from keras_kd.layers.residual_block import SwitchableResidualBlock, batch_norm
 from keras_kd.models.staged import StagedNet
 
 
+def blocks_per_stage(depth, offset, stages=3):
+    """n for a depth of ``stages * 2 * n + offset``; raises naming the depth."""
+    step = 2 * stages
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < step + offset or (depth - offset) % step:
+        examples = ", ".join(str(step * n + offset) for n in (1, 2, 3, 4, 6))
+        raise ValueError(
+            f"`depth` must be {step}n+{offset} with n >= 1 ({examples}, ...). "
+            f"Received: depth={depth!r}"
+        )
+    return (depth - offset) // step
+
+
 def positive_int(value, name):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
@@ -104,15 +116,10 @@ class ResidualNetwork(StagedNet):
             {
                 "stage_widths": self.stage_widths,
                 "stage_sizes": self.stage_sizes,
-                "num_classes": self.num_classes,
                 "stem_filters": self.stem_filters,
                 "preactivation": self.preactivation,
                 "shortcut": self.shortcut,
-                "block": self.block,
-                "residual": self.residual,
                 "dropout": self.dropout,
-                "input_shape": self.input_shape_arg,
-                "skip_mode": self.skip_mode,
             }
         )
         return config
@@ -154,15 +161,11 @@ def wide_resnet(
     >>> profile(student)["params"]
     825210
     """
-    if not isinstance(depth, int) or depth < 10 or (depth - 4) % 6:
-        raise ValueError(
-            f"`depth` must be 6n+4 with n >= 1 (10, 16, 22, 28, 40, ...). "
-            f"Received: depth={depth!r}"
-        )
+    per_stage = blocks_per_stage(depth, 4)
     positive_int(width, "width")
     return ResidualNetwork(
         stage_widths=(16 * width, 32 * width, 64 * width),
-        stage_sizes=((depth - 4) // 6,) * 3,
+        stage_sizes=(per_stage,) * 3,
         num_classes=num_classes,
         block=block,
         residual=residual,
@@ -200,14 +203,10 @@ def cifar_resnet(
     >>> profile(cifar_resnet(20, 10))["trainable_params"]
     269722
     """
-    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(
-            f"`depth` must be 6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, ...). "
-            f"Received: depth={depth!r}"
-        )
+    per_stage = blocks_per_stage(depth, 2)
     return ResidualNetwork(
         stage_widths=(16, 32, 64),
-        stage_sizes=((depth - 2) // 6,) * 3,
+        stage_sizes=(per_stage,) * 3,
         num_classes=num_classes,
         preactivation=False,
         shortcut=shortcut,

@@ -11,10 +11,11 @@ import keras
 class StagedNet(keras.Model):
     """A classifier built as ``stem -> stages of blocks -> head``.
 
-    Subclasses create ``self.stem`` (layers applied in order),
-    ``self.blocks`` (all blocks, stage by stage), ``self.stage_sizes``
-    (blocks per stage) and ``self.head`` (layers applied in order), then
-    call ``self.build_for(input_shape)``.
+    Subclasses set ``num_classes``, ``block``, ``residual`` and
+    ``skip_mode`` (shared config), create ``self.stem`` (layers applied in
+    order), ``self.blocks`` (all blocks, stage by stage),
+    ``self.stage_sizes`` (blocks per stage) and ``self.head`` (layers applied
+    in order), then call ``self.build_for(input_shape)``.
 
     Call args:
         inputs: images (batch, height, width, channels).
@@ -97,3 +98,16 @@ class StagedNet(keras.Model):
 
     def compute_output_shape(self, input_shape):
         return self.output_shape_
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "block": self.block,
+                "residual": self.residual,
+                "input_shape": self.input_shape_arg,
+                "skip_mode": self.skip_mode,
+            }
+        )
+        return config
