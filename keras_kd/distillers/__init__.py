@@ -1,1 +1,2 @@
 from keras_kd.distillers.distiller import Distiller
+from keras_kd.distillers.mutual import MutualDistiller, mutual_losses

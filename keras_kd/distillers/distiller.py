@@ -23,6 +23,7 @@ from keras import ops
 
 from keras_kd.api import register
 from keras_kd.distillers.taps import TapExtractor
+from keras_kd.losses.supervised import supervised_loss, weighted_mean
 from keras_kd.losses.terms import KD, DistillationTerm
 
 
@@ -34,14 +35,6 @@ def _check_model(model, name):
             f"`{name}` must be built (call it on a batch or build it with an input "
             f"shape). Received an unbuilt model: {name}={model.name!r}"
         )
-
-
-def supervised_loss(y, logits):
-    """Per-example cross-entropy from logits; sparse or one-hot by label rank."""
-    logits = ops.cast(logits, "float32")
-    if len(y.shape) == len(logits.shape) and y.shape[-1] == logits.shape[-1] and y.shape[-1] != 1:
-        return keras.losses.categorical_crossentropy(y, logits, from_logits=True)
-    return keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
 
 
 @register
@@ -134,6 +127,7 @@ class Distiller(keras.Model):
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.term_trackers = [keras.metrics.Mean(name=f"{name}_loss") for name in names]
         self._evaluating = False
+        self.built = True  # every sub-model is built
 
     def _requested_taps(self, side):
         """Tap names the terms ask of the student (side 0) or teacher (1)."""
@@ -161,7 +155,7 @@ class Distiller(keras.Model):
         teacher = self.teacher_taps(x, training=False)
         total = self.student_loss_weight * student_loss
         for term, tracker in zip(self.terms, self.term_trackers):
-            value = self._weighted_mean(term.per_example(student, teacher, y), sample_weight)
+            value = weighted_mean(term.per_example(student, teacher, y), sample_weight)
             tracker.update_state(value)
             total = total + value
         self.student_loss_tracker.update_state(student_loss)
@@ -170,16 +164,9 @@ class Distiller(keras.Model):
     def _student_loss(self, x, y, logits, sample_weight, training):
         if self._compile_loss is not None:
             return super().compute_loss(x, y, logits, sample_weight, training)
-        loss = self._weighted_mean(supervised_loss(y, logits), sample_weight)
+        loss = weighted_mean(supervised_loss(y, logits), sample_weight)
         regularization = self.student.losses
         return loss + ops.sum(ops.stack(regularization)) if regularization else loss
-
-    @staticmethod
-    def _weighted_mean(per_example, sample_weight):
-        per_example = ops.cast(per_example, "float32")
-        if sample_weight is not None:
-            per_example = per_example * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        return ops.mean(per_example)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         logits = y_pred["logits"] if isinstance(y_pred, dict) else y_pred
@@ -200,6 +187,7 @@ class Distiller(keras.Model):
             return super().evaluate(*args, **kwargs)
         finally:
             self._evaluating = False
+        self.built = True  # every sub-model is built
 
     def get_config(self):
         config = super().get_config()

@@ -11,7 +11,8 @@ import keras
 from keras_kd.models.staged import StagedNet
 
 
-def _logits_shape(model):
+def logits_shape(model):
+    """Output shape of a built model's logits, batch dimension included."""
     if isinstance(model, StagedNet):
         return tuple(model.output_shape_)
     return tuple(model.compute_output_shape((None,) + tuple(model.input_shape[1:])))
@@ -32,7 +33,7 @@ class TapExtractor:
                 f"Received an unbuilt model: {model.name!r}"
             )
         self.model = model
-        self.logits_shape = _logits_shape(model)
+        self.logits_shape = logits_shape(model)
         if isinstance(model, StagedNet):
             self.tap_shapes = dict(model.tap_shapes)
             self._multi = None

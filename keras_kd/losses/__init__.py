@@ -3,6 +3,7 @@ from keras_kd.losses.attention import (
     attention_transfer_loss,
     attention_transfer_per_example,
 )
+from keras_kd.losses.supervised import supervised_loss, weighted_mean
 from keras_kd.losses.kd import (
     kd_divergence,
     kd_loss,

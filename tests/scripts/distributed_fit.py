@@ -1,10 +1,12 @@
-"""Fits a KD+AT Distiller under a data-parallel setup over two CPU devices.
+"""Fits a trainer under a data-parallel setup over two CPU devices.
 
-    KERAS_BACKEND=tensorflow python tests/scripts/distributed_fit.py mirrored
+    KERAS_BACKEND=tensorflow python tests/scripts/distributed_fit.py mirrored distiller
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
-        python tests/scripts/distributed_fit.py data_parallel
+        python tests/scripts/distributed_fit.py data_parallel mutual
 
-Prints one JSON line: the final loss and whether the teacher was untouched.
+``distiller``: KD + AT from a WRN-16-2 teacher; ``mutual``: DML of two
+peers. Prints one JSON line: the final loss, the distillation term, and
+whether the teacher (distiller) was untouched.
 """
 
 import contextlib
@@ -30,7 +32,17 @@ def setup(kind):
     return contextlib.nullcontext()
 
 
-def main(kind):
+def build(kd, trainer):
+    """The trainer, the log name of its distillation term, and the frozen teacher."""
+    teacher = kd.models.wide_resnet(16, 2, 5, input_shape=(8, 8, 3))
+    student = kd.models.wide_resnet(16, 1, 5, input_shape=(8, 8, 3))
+    if trainer == "mutual":
+        return kd.MutualDistiller([student, teacher]), "peer0_kl", None
+    losses = [kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)]
+    return kd.Distiller(student, teacher, losses=losses), "kd_loss", teacher
+
+
+def main(kind, trainer):
     scope = setup(kind)
     import keras_kd as kd
 
@@ -38,20 +50,18 @@ def main(kind):
     x = rng.standard_normal((32, 8, 8, 3)).astype("float32")
     y = rng.integers(0, 5, 32)
     with scope:
-        teacher = kd.models.wide_resnet(16, 2, 5, input_shape=(8, 8, 3))
-        student = kd.models.wide_resnet(16, 1, 5, input_shape=(8, 8, 3))
-        before = [keras.ops.convert_to_numpy(w).copy() for w in teacher.weights]
-        distiller = kd.Distiller(student, teacher, losses=[
-            kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)])
-        distiller.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
-    history = distiller.fit(x, y, batch_size=8, epochs=2, verbose=0)
-    after = [keras.ops.convert_to_numpy(w) for w in teacher.weights]
+        model, term, teacher = build(kd, trainer)
+        frozen = teacher.weights if teacher is not None else []
+        before = [keras.ops.convert_to_numpy(w).copy() for w in frozen]
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    after = [keras.ops.convert_to_numpy(w) for w in frozen]
     print(json.dumps({
         "loss": history.history["loss"][-1],
-        "kd_loss": history.history["kd_loss"][-1],
+        "term": history.history[term][-1],
         "teacher_unchanged": all(np.array_equal(a, b) for a, b in zip(before, after)),
     }))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

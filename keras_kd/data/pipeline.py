@@ -1,0 +1,131 @@
+"""``load``: a batched, augmented, normalized tf.data pipeline for a source.
+
+Splits: ``"train"`` and ``"validation"`` are a seeded partition of the
+source's training data (``validation_fraction`` of it is held out, so
+hyperparameters are never tuned on test); ``"test"`` is the source's test
+split. Per-channel normalization uses the statistics of the ``"train"``
+part. CIFAR augmentation as in crowley2018 / jha2020: pad 4 pixels (zeros,
+or ``pad_mode="reflect"`` as jha2020), random crop back to size, random
+horizontal flip; seeded per example and re-drawn every epoch.
+"""
+
+import numpy as np
+
+from keras_kd.data.sources import read_source
+
+SPLITS = ("train", "validation", "test")
+PAD_MODES = ("constant", "reflect")
+
+
+def _check(condition, message):
+    if not condition:
+        raise ValueError(message)
+
+
+def load_arrays(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
+    """uint8 images and int64 labels of ``split`` (see ``load``), in memory."""
+    _check(split in SPLITS, f"`split` must be one of {SPLITS}. Received: split={split!r}")
+    _check(
+        isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1,
+        f"`validation_fraction` must be in [0, 1). Received: validation_fraction={validation_fraction!r}",
+    )
+    splits = read_source(source, data_dir=data_dir, download=download)
+    if split == "test":
+        _check("test" in splits, f"source={source!r} has no test split")
+        return splits["test"]
+    _check("train" in splits, f"source={source!r} has no train split")
+    images, labels = splits["train"]
+    order = np.random.default_rng(seed).permutation(len(labels))
+    held_out = int(round(validation_fraction * len(labels)))
+    chosen = order[len(labels) - held_out :] if split == "validation" else order[: len(labels) - held_out]
+    chosen = np.sort(chosen)
+    return images[chosen], labels[chosen]
+
+
+def channel_statistics(images):
+    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
+    pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    return pixels.mean(axis=0).astype(np.float32), pixels.std(axis=0).astype(np.float32)
+
+
+def load(
+    source,
+    split="train",
+    batch_size=128,
+    augment=None,
+    shuffle=None,
+    validation_fraction=0.1,
+    seed=0,
+    pad=4,
+    pad_mode="constant",
+    with_index=False,
+    data_dir=None,
+    download=False,
+):
+    """A batched ``tf.data.Dataset`` of ``(images, labels)`` for ``split``.
+
+    Args:
+        source: tfds name, image-folder tree or its tar.gz, idx directory, or
+            numpy arrays (see ``keras_kd.data.sources``).
+        split: ``"train"``, ``"validation"`` (carved from train) or ``"test"``.
+        batch_size: examples per batch (the last batch may be smaller).
+        augment: pad/crop/flip augmentation; default on for ``"train"`` only.
+        shuffle: reshuffle every epoch; default on for ``"train"`` only.
+        validation_fraction: share of the training data held out.
+        seed: seeds the split, the shuffle and the augmentation.
+        pad, pad_mode: augmentation padding in pixels, ``"constant"`` (zeros,
+            crowley2018) or ``"reflect"`` (jha2020).
+        with_index: yield ``((images, index), labels)`` with each example's
+            position in the split (GKT keeps per-example knowledge by it).
+        data_dir, download: tensorflow-datasets location; ``download=True``
+            fetches a missing tfds dataset (needs internet).
+
+    Returns:
+        ``tf.data.Dataset`` of float32 normalized images (n, h, w, c) and
+        int64 labels, prefetched.
+
+    Example:
+
+    >>> train = load("cifar10", "train", batch_size=128)  # doctest: +SKIP
+    >>> model.fit(train, validation_data=load("cifar10", "validation"))  # doctest: +SKIP
+    """
+    import tensorflow as tf
+
+    _check(
+        isinstance(batch_size, int) and batch_size >= 1,
+        f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}",
+    )
+    _check(pad_mode in PAD_MODES, f"`pad_mode` must be one of {PAD_MODES}. Received: pad_mode={pad_mode!r}")
+    images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
+    train_images, _ = load_arrays(source, "train", validation_fraction, seed, data_dir, download)
+    mean, std = channel_statistics(train_images)
+    augment = split == "train" if augment is None else augment
+    shuffle = split == "train" if shuffle is None else shuffle
+    height, width = images.shape[1:3]
+
+    def augment_one(image, element_seed):
+        seeds = tf.random.experimental.stateless_split(element_seed, 2)
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode=pad_mode.upper())
+        image = tf.image.stateless_random_crop(padded, tf.shape(image), seed=seeds[0])
+        return tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+
+    def prepare(image, label, index, element_seed):
+        image = tf.cast(image, tf.float32) / 255.0
+        if augment:
+            image = augment_one(image, element_seed)
+        image = (image - mean) / std
+        image = tf.ensure_shape(image, (height, width, images.shape[-1]))
+        features = (image, index) if with_index else image
+        return features, label
+
+    indices = np.arange(len(labels), dtype=np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels, indices))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+        lambda example, element_seed: prepare(*example, element_seed),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

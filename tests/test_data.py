@@ -1,0 +1,151 @@
+"""Offline tests of every source type of keras_kd.data (no network)."""
+
+import io
+import os
+import tarfile
+import time
+
+import numpy as np
+import pytest
+
+from keras_kd import data
+from keras_kd.data import sources
+
+SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpg.tar.gz")
+
+
+def png_bytes(image):
+    import tensorflow as tf
+
+    return tf.io.encode_png(image).numpy()
+
+
+def fake_images(rng, n, size=8):
+    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def write_folder(root, rng, classes=("cat", "airplane", "dog"), per_class=4):
+    """A train/test image-folder tree of PNGs; returns the images per split."""
+    written = {}
+    for split in ("train", "test"):
+        images, labels = [], []
+        for label, name in enumerate(sorted(classes)):
+            os.makedirs(root / split / name, exist_ok=True)
+            for i in range(per_class):
+                image = fake_images(rng, 1)[0]
+                (root / split / name / f"{i:04d}.png").write_bytes(png_bytes(image))
+                images.append(image)
+                labels.append(label)
+        written[split] = (np.stack(images), np.array(labels))
+    return written
+
+
+def test_image_folder_and_its_tar_gz_read_the_same(tmp_path, rng):
+    written = write_folder(tmp_path / "tree", rng)
+    with tarfile.open(tmp_path / "tree.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "tree", arcname="tree")
+    for source in (tmp_path / "tree", tmp_path / "tree.tar.gz"):
+        for split in ("train", "test"):
+            images, labels = data.load_arrays(str(source), split, validation_fraction=0)
+            np.testing.assert_array_equal(images, written[split][0])
+            np.testing.assert_array_equal(labels, written[split][1])
+
+
+def test_numpy_source_split_is_a_seeded_partition(rng):
+    images, labels = fake_images(rng, 50), rng.integers(0, 3, 50)
+    train = data.load_arrays((images, labels), "train", validation_fraction=0.2, seed=3)
+    val = data.load_arrays((images, labels), "validation", validation_fraction=0.2, seed=3)
+    assert len(train[1]) == 40 and len(val[1]) == 10
+    rows = {row.tobytes() for row in np.concatenate([train[0], val[0]])}
+    assert rows == {row.tobytes() for row in images}
+    again = data.load_arrays((images, labels), "validation", validation_fraction=0.2, seed=3)
+    np.testing.assert_array_equal(again[0], val[0])
+
+
+def test_idx_directory_source(tmp_path, rng):
+    from tests.test_idx import write_idx
+
+    for prefix, n in (("train", 6), ("t10k", 3)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 5, 5)), True)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n), True)
+    images, labels = data.load_arrays(str(tmp_path), "test")
+    assert images.shape == (3, 5, 5, 1) and labels.shape == (3,)
+
+
+def test_pipeline_batches_normalizes_and_augments_deterministically(rng):
+    images, labels = fake_images(rng, 20), rng.integers(0, 3, 20)
+    source = {"train": (images, labels), "test": (images[:6], labels[:6])}
+    first = [b for b in data.load(source, "train", batch_size=8, seed=1).as_numpy_iterator()]
+    second = [b for b in data.load(source, "train", batch_size=8, seed=1).as_numpy_iterator()]
+    assert [len(b[1]) for b in first] == [8, 8, 2]
+    for (xa, ya), (xb, yb) in zip(first, second):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    test_images, test_labels = next(data.load(source, "test", batch_size=6).as_numpy_iterator())
+    train_pixels = images[np.sort(np.random.default_rng(0).permutation(20)[:18])]
+    mean, std = data.channel_statistics(train_pixels)
+    np.testing.assert_allclose(test_images, (images[:6] / 255.0 - mean) / std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(test_labels, labels[:6])
+
+
+def test_augmentation_is_a_padded_crop_or_its_flip(rng):
+    image = fake_images(rng, 1)
+    source = {"train": (np.repeat(image, 4, axis=0), np.zeros(4, np.int64))}
+    x, _ = next(data.load(source, "train", batch_size=4, validation_fraction=0, seed=2).as_numpy_iterator())
+    mean, std = data.channel_statistics(source["train"][0])
+    raw = np.round((x * std + mean) * 255).astype(int)
+    padded = np.pad(image[0].astype(int), [(4, 4), (4, 4), (0, 0)])
+    crops = [padded[i:i + 8, j:j + 8] for i in range(9) for j in range(9)]
+    candidates = crops + [c[:, ::-1] for c in crops]
+    for example in raw:
+        assert any(np.array_equal(example, c) for c in candidates)
+    assert len({example.tobytes() for example in raw}) > 1
+
+
+def test_with_index_yields_each_example_position(rng):
+    images, labels = fake_images(rng, 10), np.arange(10) % 3
+    batches = list(data.load((images, labels), "train", batch_size=4, validation_fraction=0,
+                             with_index=True, augment=False).as_numpy_iterator())
+    indices = np.concatenate([b[0][1] for b in batches])
+    assert sorted(indices) == list(range(10))
+    for (x, index), y in batches:
+        np.testing.assert_array_equal(y, labels[index])
+
+
+def test_tfds_dataset_written_locally_in_tfds_format(tmp_path):
+    import tensorflow_datasets as tfds
+
+    tfds.testing.DummyMnist(data_dir=str(tmp_path)).download_and_prepare()
+    images, labels = data.load_arrays("dummy_mnist", "test", data_dir=str(tmp_path))
+    assert images.ndim == 4 and images.dtype == np.uint8 and len(images) == len(labels)
+
+
+def test_missing_tfds_dataset_fails_fast_with_help(tmp_path):
+    start = time.time()
+    with pytest.raises(ValueError, match="download=True"):
+        data.load_arrays("cifar10", "train", data_dir=str(tmp_path))
+    assert time.time() - start < 5
+
+
+@pytest.mark.parametrize(
+    "source, kwargs, error, message",
+    [
+        ("no_such_dataset_xyz", {}, ValueError, "source='no_such_dataset_xyz'"),
+        ("./missing/folder", {}, FileNotFoundError, "source='./missing/folder'"),
+        (42, {}, ValueError, "source=42"),
+        ((np.zeros((3, 4, 4, 3)), np.zeros(2)), {}, ValueError, "(3, 4, 4, 3)"),
+        ((np.zeros((3, 4, 4, 3)), np.zeros(3)), {"split": "val"}, ValueError, "split='val'"),
+        ((np.zeros((3, 4, 4, 3)), np.zeros(3)), {"validation_fraction": 1.0}, ValueError,
+         "validation_fraction=1.0"),
+    ],
+)
+def test_bad_sources_name_the_value(tmp_path, source, kwargs, error, message):
+    with pytest.raises(error, match=__import__("re").escape(message)):
+        data.load_arrays(source, data_dir=str(tmp_path), **kwargs)
+
+
+@pytest.mark.skipif(not os.path.exists(SHARED_CIFAR), reason="CIFAR-10 JPEG archive (../shared/data) absent")
+def test_shared_cifar10_jpegs_load_with_the_usual_labels():
+    images, labels = data.load_arrays(SHARED_CIFAR, "test")
+    assert images.shape == (10000, 32, 32, 3)
+    assert np.bincount(labels).tolist() == [1000] * 10

@@ -1,0 +1,158 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_kd as kd
+from tests.test_distillation_terms import np_kl
+from tests.test_distiller import CLASSES, dense_net, images, logits_of, np_ce, tiny_wrn
+
+
+def to_np(x):
+    return ops.convert_to_numpy(x)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_mutual_losses_equal_numpy_for_three_peers(rng, temperature, reduction):
+    logits = [(rng.standard_normal((6, CLASSES)) * 3).astype("float32") for _ in range(3)]
+    y = rng.integers(0, CLASSES, 6)
+    parts = kd.distillers.mutual_losses(logits, y, temperature, reduction, kl_weight=0.5)
+    scale = 0.5 / 2 if reduction == "mean" else 0.5
+    for k, (ce, kl) in enumerate(parts):
+        np.testing.assert_allclose(to_np(ce), np_ce(y, logits[k]), rtol=1e-5)
+        want = scale * temperature**2 * sum(np_kl(logits[j], logits[k], temperature) for j in range(3) if j != k)
+        np.testing.assert_allclose(to_np(kl), want, rtol=1e-5, atol=1e-7)
+
+
+def test_total_loss_is_the_sum_of_peer_losses(rng):
+    peers = [dense_net(rng, name=f"p{i}") for i in range(2)]
+    mutual = kd.MutualDistiller(peers)
+    mutual.compile(optimizer="sgd")
+    x = rng.standard_normal((8, 6)).astype("float32")
+    y = rng.integers(0, CLASSES, 8)
+    got = float(to_np(mutual.compute_loss(x, y, mutual(x, training=True), None, training=True)))
+    a, b = (logits_of(p, x) for p in peers)
+    want = np.mean(np_ce(y, a) + np_kl(b, a, 1.0) + np_ce(y, b) + np_kl(a, b, 1.0))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def clone(model):
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def test_one_optimizer_equals_per_peer_optimizers_gradients_are_isolated(rng):
+    """Peer B's update comes only from B's own CE and KL terms (targets detached)."""
+    a, b = dense_net(rng, name="a"), dense_net(rng, name="b")
+    x = rng.standard_normal((8, 6)).astype("float32")
+    y = rng.integers(0, CLASSES, 8)
+    separate = []
+    for student, teacher in ((clone(a), clone(b)), (clone(b), clone(a))):
+        one = kd.Distiller(student, teacher, losses=[kd.losses.KL(temperature=2.0)],
+                           student_loss_weight=1.0)
+        one.compile(optimizer=keras.optimizers.SGD(0.5))
+        one.train_on_batch(x, y)
+        separate.append(student.get_weights())
+    a2, b2 = clone(a), clone(b)
+    # MutualDistiller's peer term is kl_weight * T^2 * KL; the KL term has no T^2.
+    joint = kd.MutualDistiller([a2, b2], temperature=2.0, kl_weight=1 / 4.0)
+    joint.compile(optimizer=keras.optimizers.SGD(0.5))
+    joint.train_on_batch(x, y)
+    for got, want in zip((a2.get_weights(), b2.get_weights()), separate):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_logs_every_peer_and_predicts_with_all(rng):
+    peers = [tiny_wrn(10, 1, 1), kd.models.cifar_resnet(8, CLASSES, input_shape=(8, 8, 3))]
+    mutual = kd.MutualDistiller(peers)
+    mutual.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
+    x, y = images(rng)
+    history = mutual.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert {"loss", "peer0_ce", "peer0_kl", "peer1_ce", "peer1_kl", "peer0_accuracy",
+            "peer1_accuracy", "accuracy"} <= set(history.history)
+    np.testing.assert_allclose(history.history["accuracy"], history.history["peer0_accuracy"], rtol=1e-6)
+    predictions = mutual.predict(x, verbose=0)
+    assert len(predictions) == 2 and predictions[1].shape == (16, CLASSES)
+
+
+def test_keras_round_trip_with_safe_mode(rng, tmp_path):
+    mutual = kd.MutualDistiller([tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2)], temperature=2.0, reduction="mean")
+    x, _ = images(rng, 4)
+    mutual.save(tmp_path / "mutual.keras")
+    restored = keras.saving.load_model(tmp_path / "mutual.keras", safe_mode=True)
+    assert (restored.temperature, restored.reduction) == (2.0, "mean")
+    for got, want in zip(restored.predict(x, verbose=0), mutual.predict(x, verbose=0)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda a, b: kd.MutualDistiller([a]), "two or more models"),
+        (lambda a, b: kd.MutualDistiller([]), "two or more models"),
+        (lambda a, b: kd.MutualDistiller([a, a]), "distinct"),
+        (lambda a, b: kd.MutualDistiller([a, kd.models.wide_resnet(10, 1, 3, input_shape=(8, 8, 3))]),
+         "class counts [5, 3]"),
+        (lambda a, b: kd.MutualDistiller([a, b], temperature=0), "temperature=0"),
+        (lambda a, b: kd.MutualDistiller([a, b], reduction="max"), "reduction='max'"),
+        (lambda a, b: kd.MutualDistiller([a, b], kl_weight=-1), "kl_weight=-1"),
+    ],
+)
+def test_bad_input_raises_clear_error(make, message):
+    a, b = tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2)
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        make(a, b)
+
+
+def test_dcm_auxiliary_classifiers_follow_the_supplementary_tables():
+    wrn_heads = kd.models.dcm_heads(kd.models.wide_resnet(28, 10, 100))
+    assert (wrn_heads["stage1"].stage_widths, wrn_heads["stage1"].stage_sizes) == ([320, 640], [4, 2])
+    assert (wrn_heads["stage2"].stage_widths, wrn_heads["stage2"].stage_sizes) == ([1280], [4])
+    resnet_heads = kd.models.dcm_heads(kd.models.cifar_resnet(110, 100))
+    assert (resnet_heads["stage1"].stage_widths, resnet_heads["stage1"].stage_sizes) == ([32, 64], [9, 9])
+    assert (resnet_heads["stage2"].stage_widths, resnet_heads["stage2"].stage_sizes) == ([128], [18])
+    for heads in (wrn_heads, resnet_heads):
+        assert tuple(heads["stage1"].output_shape_) == (None, 100)
+        assert tuple(heads["stage2"].tap_shapes["stage1"][1:3]) == (8, 8)  # same down-sampling as C1
+
+
+def test_dcm_loss_pairs_every_classifier_across_peers(rng):
+    a = [(rng.standard_normal((4, CLASSES)) * 2).astype("float32") for _ in range(3)]
+    b = [(rng.standard_normal((4, CLASSES)) * 2).astype("float32") for _ in range(3)]
+    y = rng.integers(0, CLASSES, 4)
+    (ce_a, kl_a), (ce_b, kl_b) = kd.distillers.mutual_losses([a, b], y)
+    np.testing.assert_allclose(to_np(ce_a), sum(np_ce(y, z) for z in a), rtol=1e-5)
+    want_a = sum(np_kl(t, z, 1.0) for z in a for t in b)
+    want_b = sum(np_kl(t, z, 1.0) for z in b for t in a)
+    np.testing.assert_allclose(to_np(kl_a), want_a, rtol=1e-5)
+    np.testing.assert_allclose(to_np(kl_b), want_b, rtol=1e-5)
+
+
+def test_dcm_fit_trains_heads_and_keeps_plain_peers(rng, tmp_path):
+    peers = [tiny_wrn(16, 1, 1), kd.models.cifar_resnet(14, CLASSES, input_shape=(8, 8, 3))]
+    mutual = kd.MutualDistiller(peers, auxiliary=True)
+    assert len(mutual.aux_classifiers) == 4
+    mutual.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    heads_before = [to_np(w).copy() for w in mutual.aux_classifiers[0].trainable_weights]
+    x, y = images(rng)
+    history = mutual.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    heads_after = [to_np(w) for w in mutual.aux_classifiers[0].trainable_weights]
+    assert all(not np.array_equal(b, a) for b, a in zip(heads_before, heads_after))
+    assert [p.shape for p in mutual.predict(x, verbose=0)] == [(16, CLASSES)] * 2
+    mutual.save(tmp_path / "dcm.keras")
+    restored = keras.saving.load_model(tmp_path / "dcm.keras", safe_mode=True)
+    for got, want in zip(restored.aux_classifiers[0].weights, mutual.aux_classifiers[0].weights):
+        np.testing.assert_array_equal(to_np(got), to_np(want))
+    peers[0].save(tmp_path / "peer.keras")
+    plain = keras.saving.load_model(tmp_path / "peer.keras", safe_mode=True)
+    assert plain.count_params() == peers[0].count_params()
+
+
+def test_dcm_needs_residual_cifar_backbones():
+    with pytest.raises(ValueError, match="model='mobilenet-v2'"):
+        kd.MutualDistiller([kd.models.mobilenet_v2(CLASSES, input_shape=(16, 16, 3)),
+                            tiny_wrn(10, 1, 1)], auxiliary=True)
