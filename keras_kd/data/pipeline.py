@@ -23,7 +23,11 @@ def _check(condition, message):
 
 
 def load_arrays(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
-    """uint8 images and int64 labels of ``split`` (see ``load``), in memory."""
+    """uint8 images and int64 labels of ``split`` (see ``load``), in memory.
+
+    ``"train"`` and ``"validation"`` come in a seeded random order, so their
+    first n examples are a random subset; ``"test"`` keeps the source order.
+    """
     _check(split in SPLITS, f"`split` must be one of {SPLITS}. Received: split={split!r}")
     _check(
         isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1,
@@ -38,7 +42,6 @@ def load_arrays(source, split="train", validation_fraction=0.1, seed=0, data_dir
     order = np.random.default_rng(seed).permutation(len(labels))
     held_out = int(round(validation_fraction * len(labels)))
     chosen = order[len(labels) - held_out :] if split == "validation" else order[: len(labels) - held_out]
-    chosen = np.sort(chosen)
     return images[chosen], labels[chosen]
 
 

@@ -48,10 +48,13 @@ def positive_int(value, name):
 class ResidualNetwork(StagedNet):
     """Stem, stages of ``SwitchableResidualBlock``, head.
 
-    Built by ``wide_resnet``, ``cifar_resnet`` and ``resnet18``; the
-    arguments are theirs plus the layout: ``stem_filters``,
-    ``stage_widths``, ``stage_sizes``, ``preactivation`` (pre-activation
-    blocks, plain stem conv and BN-ReLU head) and ``shortcut``.
+    Built by ``wide_resnet``, ``cifar_resnet``, ``resnet18`` and
+    ``dcm_heads``; the arguments are theirs plus the layout:
+    ``stem_filters`` (``None``: no stem, the input is a feature map),
+    ``stage_widths``, ``stage_sizes``, ``first_stride`` (stride of the first
+    stage; the others halve the resolution), ``preactivation``
+    (pre-activation blocks, plain stem conv and BN-ReLU head) and
+    ``shortcut``.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class ResidualNetwork(StagedNet):
         stage_sizes=(1, 1, 1),
         num_classes=10,
         stem_filters=16,
+        first_stride=1,
         preactivation=True,
         shortcut="conv",
         block="S",
@@ -74,22 +78,22 @@ class ResidualNetwork(StagedNet):
         spec = parse_block(block)
         self.stage_widths = [int(w) for w in stage_widths]
         self.stage_sizes = [int(n) for n in stage_sizes]
-        self.num_classes, self.stem_filters = num_classes, stem_filters
+        self.num_classes, self.stem_filters, self.first_stride = num_classes, stem_filters, first_stride
         self.preactivation, self.shortcut = preactivation, shortcut
         self.block, self.residual, self.dropout = str(spec), residual, dropout
         self.skip_mode = skip_mode
-        self.stem = [
+        self.stem = [] if stem_filters is None else [
             layers.Conv2D(
                 stem_filters, 3, padding="same", use_bias=False,
                 kernel_initializer="he_normal", name="stem_conv",
             )
         ]
-        if not preactivation:
+        if self.stem and not preactivation:
             self.stem += [batch_norm("stem_bn"), layers.Activation("relu", name="stem_relu")]
         self.blocks = [
             SwitchableResidualBlock(
                 width,
-                strides=2 if stage and not index else 1,
+                strides=(2 if stage else first_stride) if index == 0 else 1,
                 block=spec,
                 residual=residual,
                 dropout=dropout,
@@ -117,6 +121,7 @@ class ResidualNetwork(StagedNet):
                 "stage_widths": self.stage_widths,
                 "stage_sizes": self.stage_sizes,
                 "stem_filters": self.stem_filters,
+                "first_stride": self.first_stride,
                 "preactivation": self.preactivation,
                 "shortcut": self.shortcut,
                 "dropout": self.dropout,
