@@ -1,6 +1,5 @@
 """Offline tests of every source type of keras_kd.data (no network)."""
 
-import io
 import os
 import tarfile
 import time
@@ -9,7 +8,6 @@ import numpy as np
 import pytest
 
 from keras_kd import data
-from keras_kd.data import sources
 
 SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpg.tar.gz")
 

@@ -22,7 +22,7 @@ from keras import ops
 
 from keras_kd.api import register
 from keras_kd.distillers.taps import logits_shape
-from keras_kd.losses.kd import kd_divergence
+from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import sparse_labels, supervised_loss, weighted_mean
 from keras_kd.models.auxiliary import dcm_heads
 
@@ -93,7 +93,7 @@ class MutualDistiller(keras.Model):
         classes = [logits_shape(peer)[-1] for peer in peers]
         if len(set(classes)) != 1:
             raise ValueError(f"Peers must predict the same classes. Received class counts {classes}")
-        kd_divergence(ops.zeros((1, 1)), ops.zeros((1, 1)), temperature)  # validates T
+        check_temperature(temperature)
         if reduction not in REDUCTIONS:
             raise ValueError(f"`reduction` must be one of {REDUCTIONS}. Received: reduction={reduction!r}")
         if isinstance(kl_weight, bool) or not isinstance(kl_weight, (int, float)) or kl_weight < 0:

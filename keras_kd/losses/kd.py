@@ -13,7 +13,8 @@ All in float32 log-space; the teacher (target) side carries no gradient.
 from keras import ops
 
 
-def _check_temperature(temperature):
+def check_temperature(temperature):
+    """Raises ValueError unless ``temperature`` is a positive number."""
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
         raise ValueError(
             f"`temperature` must be a positive number. Received: temperature={temperature!r}"
@@ -28,7 +29,7 @@ def kl_divergence(target_logits, logits, temperature=1.0):
         logits: (batch, classes).
         temperature: T > 0.
     """
-    _check_temperature(temperature)
+    check_temperature(temperature)
     target = ops.stop_gradient(ops.cast(target_logits, "float32")) / temperature
     log_p = ops.log_softmax(target, axis=-1)
     log_q = ops.log_softmax(ops.cast(logits, "float32") / temperature, axis=-1)
@@ -37,7 +38,7 @@ def kl_divergence(target_logits, logits, temperature=1.0):
 
 def kd_divergence(teacher_logits, student_logits, temperature):
     """Per-example ``T^2 * KL(softmax(t/T) || softmax(s/T))``, shape (batch,)."""
-    _check_temperature(temperature)
+    check_temperature(temperature)
     return (temperature**2) * kl_divergence(teacher_logits, student_logits, temperature)
 
 

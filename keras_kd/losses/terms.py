@@ -11,7 +11,13 @@ from keras import ops
 
 from keras_kd.api import register
 from keras_kd.losses.attention import attention_transfer_per_example
-from keras_kd.losses.kd import kd_divergence, kl_divergence, logit_l2, moonshine_kd_divergence
+from keras_kd.losses.kd import (
+    check_temperature,
+    kd_divergence,
+    kl_divergence,
+    logit_l2,
+    moonshine_kd_divergence,
+)
 
 
 def _non_negative(value, name):
@@ -59,7 +65,7 @@ class KD(DistillationTerm):
     def __init__(self, temperature=4.0, alpha=0.9, mode="hinton", **kwargs):
         kwargs.setdefault("name", "kd")
         super().__init__(**kwargs)
-        kd_divergence(ops.zeros((1, 1)), ops.zeros((1, 1)), temperature)  # validates T
+        check_temperature(temperature)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
             raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha!r}")
         if mode not in ("hinton", "moonshine"):
@@ -228,7 +234,7 @@ class KL(DistillationTerm):
     def __init__(self, temperature=1.0, weight=1.0, **kwargs):
         kwargs.setdefault("name", "kl")
         super().__init__(**kwargs)
-        kl_divergence(ops.zeros((1, 1)), ops.zeros((1, 1)), temperature)  # validates T
+        check_temperature(temperature)
         _non_negative(weight, "weight")
         self.temperature, self.weight = temperature, weight
 
