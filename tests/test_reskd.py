@@ -95,3 +95,78 @@ def test_empty_members_and_missing_threshold_are_errors():
         kd.ResidualEnsemble([])
     with pytest.raises(ValueError, match="threshold=None"):
         kd.ResidualEnsemble(members(2)).predict_adaptive(images())
+
+
+from keras import ops  # noqa: E402
+
+from tests.test_distillation_terms import np_kl  # noqa: E402
+from tests.test_distiller import dense_net, logits_of, np_ce  # noqa: E402
+
+
+def test_res_student_target_is_teacher_minus_previous_exactly():
+    teacher, s0, r1, r2 = members(4)
+    stage = kd.ResidualDistiller(r2, teacher, [s0, r1])
+    x = images()
+    want = ops.convert_to_numpy(teacher(x, training=False)) - (
+        ops.convert_to_numpy(s0(x, training=False)) + ops.convert_to_numpy(r1(x, training=False))
+    )
+    np.testing.assert_array_equal(ops.convert_to_numpy(stage.residual_target(x)), want)
+
+
+@pytest.mark.parametrize("divergence", ["l2", "kl"])
+@pytest.mark.parametrize("hard_labels", ["sum", "member"])
+def test_stage_loss_equals_numpy(rng, divergence, hard_labels):
+    teacher, s0, r1 = (dense_net(rng, name=n) for n in ("t", "s0", "r1"))
+    x = rng.standard_normal((8, 6)).astype("float32")
+    y = rng.integers(0, 5, 8)
+    stage = kd.ResidualDistiller(r1, teacher, [s0], temperature=5.0, tau=0.3,
+                                 divergence=divergence, hard_labels=hard_labels)
+    stage.compile(optimizer="sgd")
+    got = float(ops.convert_to_numpy(stage.compute_loss(x, y, stage(x, training=True), None, True)))
+    t, s, r = (logits_of(m, x).astype("float64") for m in (teacher, s0, r1))
+    target = t - s
+    if divergence == "l2":
+        gap = np.sum((softmax(r / 5.0) - softmax(target / 5.0)) ** 2, axis=-1)
+    else:
+        gap = np_kl(target, r, 5.0)
+    ce = np_ce(y, s + r if hard_labels == "sum" else r)
+    np.testing.assert_allclose(got, np.mean(0.3 * 25.0 * gap + 0.7 * ce), rtol=1e-5)
+
+
+def test_stage_fit_trains_only_the_res_student_and_reports_s_i():
+    teacher, s0, r1 = members(3)
+    frozen = [ops.convert_to_numpy(w).copy() for m in (teacher, s0) for w in m.weights]
+    before = [ops.convert_to_numpy(w).copy() for w in r1.trainable_weights]
+    stage = kd.ResidualDistiller(r1, teacher, [s0])
+    stage.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
+    x = images(16)
+    y = np.arange(16) % 5
+    history = stage.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert {"loss", "residual_kd_loss", "student_loss", "accuracy"} <= set(history.history)
+    after = [ops.convert_to_numpy(w) for m in (teacher, s0) for w in m.weights]
+    for a, b in zip(frozen, after):
+        np.testing.assert_array_equal(a, b)
+    assert all(not np.array_equal(a, ops.convert_to_numpy(b)) for a, b in zip(before, r1.trainable_weights))
+    s1 = kd.ResidualEnsemble([s0, r1])
+    np.testing.assert_allclose(stage.predict(x, verbose=0), s1.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_stage_round_trip_and_bad_arguments(tmp_path):
+    teacher, s0, r1 = members(3)
+    stage = kd.ResidualDistiller(r1, teacher, [s0], temperature=10.0, divergence="kl")
+    stage.save(tmp_path / "stage.keras")
+    restored = keras.saving.load_model(tmp_path / "stage.keras", safe_mode=True)
+    assert (restored.temperature, restored.divergence, restored.tau) == (10.0, "kl", 0.1)
+    for kwargs, message in [
+        ({"tau": 1.5}, "tau=1.5"),
+        ({"temperature": 0}, "temperature=0"),
+        ({"divergence": "l1"}, "divergence='l1'"),
+        ({"hard_labels": "teacher"}, "hard_labels='teacher'"),
+    ]:
+        with pytest.raises(ValueError, match=__import__("re").escape(message)):
+            kd.ResidualDistiller(r1, teacher, [s0], **kwargs)
+    with pytest.raises(ValueError, match="previous=\\[\\]"):
+        kd.ResidualDistiller(r1, teacher, [])
+    other = kd.models.cifar_resnet(8, 7, input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="same classes"):
+        kd.ResidualDistiller(other, teacher, [s0])

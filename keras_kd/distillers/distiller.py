@@ -22,19 +22,9 @@ import keras
 from keras import ops
 
 from keras_kd.api import register
-from keras_kd.distillers.taps import TapExtractor
+from keras_kd.distillers.taps import TapExtractor, check_built_model
 from keras_kd.losses.supervised import supervised_loss, weighted_mean
 from keras_kd.losses.terms import KD, DistillationTerm
-
-
-def _check_model(model, name):
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"`{name}` must be a keras.Model. Received: {name}={model!r}")
-    if not model.built:
-        raise ValueError(
-            f"`{name}` must be built (call it on a batch or build it with an input "
-            f"shape). Received an unbuilt model: {name}={model.name!r}"
-        )
 
 
 @register
@@ -78,8 +68,8 @@ class Distiller(keras.Model):
     def __init__(self, student, teacher, losses=None, student_loss_weight=None, **kwargs):
         kwargs.setdefault("name", "distiller")
         super().__init__(**kwargs)
-        _check_model(student, "student")
-        _check_model(teacher, "teacher")
+        check_built_model(student, "student")
+        check_built_model(teacher, "teacher")
         if student is teacher or {id(v) for v in student.weights} & {id(v) for v in teacher.weights}:
             raise ValueError(
                 "`student` and `teacher` share weights; distil into a separate "

@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from keras_kd.api import register
-from keras_kd.distillers.taps import logits_shape
+from keras_kd.distillers.taps import check_built_model, logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import sparse_labels, supervised_loss, weighted_mean
 from keras_kd.models.auxiliary import dcm_heads
@@ -86,8 +86,7 @@ class MutualDistiller(keras.Model):
         if not isinstance(peers, list) or len(peers) < 2:
             raise ValueError(f"`peers` must be a list of two or more models. Received: peers={peers!r}")
         for index, peer in enumerate(peers):
-            if not isinstance(peer, keras.Model) or not peer.built:
-                raise ValueError(f"Every peer must be a built keras.Model. Received: peers[{index}]={peer!r}")
+            check_built_model(peer, f"peers[{index}]")
         if len({id(peer) for peer in peers}) != len(peers):
             raise ValueError("`peers` must be distinct models. Received the same model twice.")
         classes = [logits_shape(peer)[-1] for peer in peers]

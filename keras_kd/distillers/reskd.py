@@ -1,4 +1,9 @@
-"""ResKD's deployable student: ``S_n = S_0 + R_1 + ... + R_n`` (li2021 eq. 5).
+"""Residual-guided KD (li2021): res-students and the deployable ensemble.
+
+``ResidualDistiller`` trains one res-student ``R_i`` on the gap
+``T_i = T - S_{i-1}`` left by the frozen teacher and earlier members
+(li2021 §III-B, eq. 3). ``ResidualEnsemble`` is the student
+``S_n = S_0 + R_1 + ... + R_n`` (eq. 5).
 
 ``ResidualEnsemble.call`` returns the full sum (for ``fit``/``evaluate``/
 export). ``predict_adaptive`` is Algorithm 2, sample-adaptive inference:
@@ -23,10 +28,16 @@ import math
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_kd.api import register
+from keras_kd.distillers.taps import check_built_model, logits_shape
+from keras_kd.losses.kd import check_temperature, kl_divergence
+from keras_kd.losses.supervised import supervised_loss, weighted_mean
 
 ENERGY_MODES = ("running", "members")
+DIVERGENCES = ("l2", "kl")
+HARD_LABEL_TARGETS = ("sum", "member")
 
 
 def energy(logits):
@@ -74,10 +85,7 @@ class ResidualEnsemble(keras.Model):
         if not isinstance(members, list) or not members:
             raise ValueError(f"`members` must be a non-empty list of models. Received: members={members!r}")
         for index, member in enumerate(members):
-            if not isinstance(member, keras.Model) or not member.built:
-                raise ValueError(
-                    f"Every member must be a built keras.Model. Received: members[{index}]={member!r}"
-                )
+            check_built_model(member, f"members[{index}]")
         if threshold is not None and (
             isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0
         ):
@@ -157,4 +165,143 @@ class ResidualEnsemble(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["members"] = [keras.saving.deserialize_keras_object(m) for m in config["members"]]
+        return cls(**config)
+
+
+def _frozen(model, name):
+    check_built_model(model, name)
+    model.trainable = False
+    return model
+
+
+@register
+class ResidualDistiller(keras.Model):
+    """Trains res-student ``R_i`` on ``T_i = T - S_{i-1}`` (li2021 eq. 3-5).
+
+    Loss per example (eq. 3 with ``S = R_i`` and teacher ``T_i``):
+    ``tau * t^2 * L(softmax(R_i / t), softmax(T_i / t)) + (1 - tau) * CE``,
+    ``L`` the squared L2 distance (``"l2"``, the paper's default) or
+    ``KL(softmax(T_i/t) || softmax(R_i/t))`` (``"kl"``). Softmax is
+    shift-invariant, so matching ``softmax(T_i / t)`` makes ``S_{i-1} + R_i``
+    match the teacher up to a per-example constant. The paper does not say
+    which logits the hard-label CE sees; ``hard_labels="sum"`` (default)
+    applies it to ``S_i = S_{i-1} + R_i`` -- with the paper's ``tau = 0.1``
+    the res-student must then correct ``S_{i-1}``'s errors rather than
+    become a classifier of its own; ``"member"`` applies it to ``R_i``.
+
+    Args:
+        res_student: the model to train (``R_i``).
+        teacher: the trained teacher ``T`` (frozen here).
+        previous: ``[S_0, R_1, ..., R_{i-1}]`` (frozen here).
+        temperature: t (li2021: 20).
+        tau: KD weight (li2021: 0.1 for res-students).
+        divergence: ``"l2"`` or ``"kl"``.
+        hard_labels: ``"sum"`` or ``"member"``.
+
+    ``call`` returns the logits of ``S_i = S_{i-1} + R_i``, so compiled
+    metrics, ``evaluate`` and ``predict`` describe the new student.
+    """
+
+    def __init__(
+        self,
+        res_student,
+        teacher,
+        previous,
+        temperature=20.0,
+        tau=0.1,
+        divergence="l2",
+        hard_labels="sum",
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "residual_distiller")
+        super().__init__(**kwargs)
+        check_built_model(res_student, "res_student")
+        previous = list(previous) if isinstance(previous, (list, tuple)) else previous
+        if not isinstance(previous, list) or not previous:
+            raise ValueError(f"`previous` must list S_0 and any earlier res-students. Received: previous={previous!r}")
+        check_temperature(temperature)
+        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 <= tau <= 1:
+            raise ValueError(f"`tau` must be in [0, 1]. Received: tau={tau!r}")
+        if divergence not in DIVERGENCES:
+            raise ValueError(f"`divergence` must be one of {DIVERGENCES}. Received: divergence={divergence!r}")
+        if hard_labels not in HARD_LABEL_TARGETS:
+            raise ValueError(
+                f"`hard_labels` must be one of {HARD_LABEL_TARGETS}. Received: hard_labels={hard_labels!r}"
+            )
+        self.res_student = res_student
+        self.teacher = _frozen(teacher, "teacher")
+        self.previous = [_frozen(model, f"previous[{i}]") for i, model in enumerate(previous)]
+        shapes = {m.name: logits_shape(m)[-1] for m in [res_student, teacher, *self.previous]}
+        if len(set(shapes.values())) != 1:
+            raise ValueError(f"All networks must predict the same classes. Received: {shapes}")
+        self.temperature, self.tau = temperature, tau
+        self.divergence, self.hard_labels = divergence, hard_labels
+        self.kd_tracker = keras.metrics.Mean(name="residual_kd_loss")
+        self.ce_tracker = keras.metrics.Mean(name="student_loss")
+        self.built = True
+
+    def previous_logits(self, inputs):
+        """``S_{i-1}(x)``: the sum of the frozen earlier members."""
+        total = self.previous[0](inputs, training=False)
+        for model in self.previous[1:]:
+            total = total + model(inputs, training=False)
+        return total
+
+    def residual_target(self, inputs):
+        """``T_i(x) = T(x) - S_{i-1}(x)``, the res-student's teacher."""
+        return self.teacher(inputs, training=False) - self.previous_logits(inputs)
+
+    def call(self, inputs, training=None):
+        previous = self.previous_logits(inputs)
+        residual = self.res_student(inputs, training=training)
+        if training:
+            return {"previous": previous, "residual": residual}
+        return previous + residual
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if not training:
+            return weighted_mean(supervised_loss(y, y_pred), sample_weight)
+        previous, residual = y_pred["previous"], y_pred["residual"]
+        target = ops.stop_gradient(self.teacher(x, training=False) - previous)
+        t = self.temperature
+        if self.divergence == "l2":
+            p = ops.softmax(ops.cast(residual, "float32") / t, axis=-1)
+            q = ops.softmax(ops.cast(target, "float32") / t, axis=-1)
+            gap = ops.sum(ops.square(p - q), axis=-1)
+        else:
+            gap = kl_divergence(target, residual, t)
+        kd = weighted_mean(self.tau * t**2 * gap, sample_weight)
+        logits = previous + residual if self.hard_labels == "sum" else residual
+        ce = weighted_mean(supervised_loss(y, logits), sample_weight)
+        self.kd_tracker.update_state(kd)
+        self.ce_tracker.update_state(ce)
+        total = kd + (1.0 - self.tau) * ce
+        return total + ops.sum(ops.stack(self.res_student.losses)) if self.res_student.losses else total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if isinstance(y_pred, dict):
+            y_pred = y_pred["previous"] + y_pred["residual"]
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "res_student": keras.saving.serialize_keras_object(self.res_student),
+                "teacher": keras.saving.serialize_keras_object(self.teacher),
+                "previous": [keras.saving.serialize_keras_object(m) for m in self.previous],
+                "temperature": self.temperature,
+                "tau": self.tau,
+                "divergence": self.divergence,
+                "hard_labels": self.hard_labels,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("res_student", "teacher"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["previous"] = [keras.saving.deserialize_keras_object(m) for m in config["previous"]]
         return cls(**config)

@@ -11,6 +11,17 @@ import keras
 from keras_kd.models.staged import StagedNet
 
 
+def check_built_model(model, name):
+    """Raises ValueError naming ``name`` unless ``model`` is a built keras.Model."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`{name}` must be a keras.Model. Received: {name}={model!r}")
+    if not model.built:
+        raise ValueError(
+            f"`{name}` must be built (call it on a batch or build it with an input "
+            f"shape). Received an unbuilt model: {name}={model.name!r}"
+        )
+
+
 def logits_shape(model):
     """Output shape of a built model's logits, batch dimension included."""
     if isinstance(model, StagedNet):
@@ -27,11 +38,7 @@ class TapExtractor:
     """
 
     def __init__(self, model, tap_names=None):
-        if not model.built:
-            raise ValueError(
-                f"The model must be built (call it once or pass input_shape). "
-                f"Received an unbuilt model: {model.name!r}"
-            )
+        check_built_model(model, "model")
         self.model = model
         self.logits_shape = logits_shape(model)
         if isinstance(model, StagedNet):
