@@ -170,3 +170,29 @@ def test_stage_round_trip_and_bad_arguments(tmp_path):
     other = kd.models.cifar_resnet(8, 7, input_shape=(8, 8, 3))
     with pytest.raises(ValueError, match="same classes"):
         kd.ResidualDistiller(other, teacher, [s0])
+
+
+def reskd_run(tmp_path, energy_ratio, candidates=2):
+    teacher, s0, *res = members(2 + candidates)
+    x = images(16)
+    y = np.arange(16) % 5
+    return kd.distillers.train_reskd(
+        teacher, s0, res, (x, y), x[:8],
+        optimizer_fn=lambda: keras.optimizers.SGD(0.01),
+        fit_kwargs={"epochs": 1, "batch_size": 8, "verbose": 0},
+        energy_ratio=energy_ratio, directory=str(tmp_path),
+    )
+
+
+def test_train_reskd_stops_by_the_energy_rule_and_resumes(tmp_path):
+    ensemble, record = reskd_run(tmp_path / "stop", energy_ratio=0.0)
+    assert len(ensemble.members) == 2  # repeat-until: one res-student, then the rule holds
+    assert record["threshold"] == pytest.approx(record["energies"][-1]) == pytest.approx(ensemble.threshold)
+    assert sorted(p.name for p in (tmp_path / "stop").iterdir()) == ["reskd.json", "stage_0.keras", "stage_1.keras"]
+    full, record = reskd_run(tmp_path / "all", energy_ratio=1e9)
+    assert len(full.members) == 3 and len(record["energies"]) == 3
+    x = images(8)
+    first = full.predict_on_batch(x)
+    resumed, again = reskd_run(tmp_path / "all", energy_ratio=1e9)  # every stage on disk: no training
+    np.testing.assert_array_equal(resumed.predict_on_batch(x), first)
+    assert again["energies"] == pytest.approx(record["energies"])

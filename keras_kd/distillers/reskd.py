@@ -24,13 +24,16 @@ Two readings of Algorithm 2's per-example energy ``E_i``:
   softmax is not a class posterior); offered for fidelity to the box.
 """
 
+import json
 import math
+import os
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_kd.api import register
+from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.taps import check_built_model, logits_shape
 from keras_kd.losses.kd import check_temperature, kl_divergence
 from keras_kd.losses.supervised import supervised_loss, weighted_mean
@@ -305,3 +308,74 @@ class ResidualDistiller(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         config["previous"] = [keras.saving.deserialize_keras_object(m) for m in config["previous"]]
         return cls(**config)
+
+
+def train_reskd(
+    teacher,
+    student,
+    res_students,
+    train_data,
+    validation_x,
+    optimizer_fn,
+    fit_kwargs=None,
+    student_losses=None,
+    stage_kwargs=None,
+    energy_ratio=0.9,
+    directory=None,
+):
+    """Algorithm 1 of li2021: S_0, then res-students until the energy rule.
+
+    Stage 0 distils ``student`` (S_0) from ``teacher`` with a ``Distiller``
+    (``student_losses``, default Hinton KD). Then, as in Algorithm 1's
+    repeat-until loop, each next model of ``res_students`` is trained as
+    ``R_i`` by ``ResidualDistiller`` (``stage_kwargs``) until
+    ``Energy(S_i, D_v) > energy_ratio * Energy(T, D_v)`` or the list ends.
+    ``TH_energy = Energy(S_n, D_v)`` becomes the ensemble's threshold.
+
+    Args:
+        teacher: trained teacher (frozen).
+        student: untrained S_0.
+        res_students: untrained candidates R_1, R_2, ... (at most this many stages).
+        train_data: a dataset of (x, y) batches, or an ``(x, y)`` tuple.
+        validation_x: the validation images D_v (numpy), carved from train.
+        optimizer_fn: no-argument callable returning a fresh optimizer per stage.
+        fit_kwargs: extra ``fit`` arguments (``epochs``, ``callbacks``, ...).
+        energy_ratio: the stop rule's share of the teacher's energy (0.9).
+        directory: if given, every finished stage is saved there as
+            ``stage_<i>.keras`` and a later call resumes after the last one.
+
+    Returns:
+        ``(ensemble, record)``: a ``ResidualEnsemble`` with the threshold, and
+        ``{"teacher_energy", "energies" (of S_0..S_n), "threshold"}``.
+    """
+    fit_kwargs = dict(fit_kwargs or {})
+    teacher_energy = dataset_energy(teacher, validation_x)
+
+    def stage(index, model, make_trainer):
+        path = os.path.join(directory, f"stage_{index}.keras") if directory else None
+        if path is not None and os.path.exists(path):
+            return keras.saving.load_model(path, safe_mode=True)
+        trainer = make_trainer(model)
+        trainer.compile(optimizer=optimizer_fn())
+        data = train_data if isinstance(train_data, tuple) else (train_data,)
+        trainer.fit(*data, **fit_kwargs)
+        if path is not None:
+            os.makedirs(directory, exist_ok=True)
+            model.save(path)
+        return model
+
+    members = [stage(0, student, lambda s: Distiller(s, teacher, losses=student_losses))]
+    energies = [dataset_energy(members[0], validation_x)]
+    for index, candidate in enumerate(res_students, start=1):
+        previous = list(members)
+        members.append(stage(index, candidate, lambda r: ResidualDistiller(
+            r, teacher, previous, **(stage_kwargs or {}))))
+        energies.append(dataset_energy(ResidualEnsemble(members), validation_x))
+        if energies[-1] > energy_ratio * teacher_energy:
+            break
+    threshold = energies[-1]
+    record = {"teacher_energy": teacher_energy, "energies": energies, "threshold": threshold}
+    if directory:
+        with open(os.path.join(directory, "reskd.json"), "w") as handle:
+            json.dump(record, handle)
+    return ResidualEnsemble(members, threshold=threshold), record
