@@ -21,7 +21,7 @@ What it guarantees, where ``keras.distillation`` (Keras 3.15) does not:
 import keras
 from keras import ops
 
-from keras_kd.api import register
+from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.taps import TapExtractor, check_built_model
 from keras_kd.losses.supervised import supervised_loss, weighted_mean
 from keras_kd.losses.terms import KD, DistillationTerm
@@ -183,9 +183,9 @@ class Distiller(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "student": keras.saving.serialize_keras_object(self.student),
-                "teacher": keras.saving.serialize_keras_object(self.teacher),
-                "losses": [keras.saving.serialize_keras_object(t) for t in self.terms],
+                "student": serialize(self.student),
+                "teacher": serialize(self.teacher),
+                "losses": serialize(self.terms),
                 "student_loss_weight": self.student_loss_weight,
             }
         )
@@ -193,8 +193,4 @@ class Distiller(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("student", "teacher"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        config["losses"] = [keras.saving.deserialize_keras_object(t) for t in config["losses"]]
-        return cls(**config)
+        return cls(**deserialize_fields(config, ("student", "teacher", "losses")))

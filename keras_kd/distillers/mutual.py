@@ -20,7 +20,7 @@ classifier of every other peer, both directions, targets detached.
 import keras
 from keras import ops
 
-from keras_kd.api import register
+from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.taps import check_built_model, logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import sparse_labels, supervised_loss, weighted_mean
@@ -144,7 +144,7 @@ class MutualDistiller(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "peers": [keras.saving.serialize_keras_object(p) for p in self.peers],
+                "peers": serialize(self.peers),
                 "temperature": self.temperature,
                 "kl_weight": self.kl_weight,
                 "reduction": self.reduction,
@@ -155,6 +155,4 @@ class MutualDistiller(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["peers"] = [keras.saving.deserialize_keras_object(p) for p in config["peers"]]
-        return cls(**config)
+        return cls(**deserialize_fields(config, ("peers",)))

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_kd.api import register
+from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.taps import check_built_model, logits_shape
 from keras_kd.losses.kd import check_temperature, kl_divergence
@@ -157,7 +157,7 @@ class ResidualEnsemble(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "members": [keras.saving.serialize_keras_object(m) for m in self.members],
+                "members": serialize(self.members),
                 "threshold": self.threshold,
                 "energy_mode": self.energy_mode,
             }
@@ -166,9 +166,7 @@ class ResidualEnsemble(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["members"] = [keras.saving.deserialize_keras_object(m) for m in config["members"]]
-        return cls(**config)
+        return cls(**deserialize_fields(config, ("members",)))
 
 
 def _frozen(model, name):
@@ -290,9 +288,9 @@ class ResidualDistiller(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "res_student": keras.saving.serialize_keras_object(self.res_student),
-                "teacher": keras.saving.serialize_keras_object(self.teacher),
-                "previous": [keras.saving.serialize_keras_object(m) for m in self.previous],
+                "res_student": serialize(self.res_student),
+                "teacher": serialize(self.teacher),
+                "previous": serialize(self.previous),
                 "temperature": self.temperature,
                 "tau": self.tau,
                 "divergence": self.divergence,
@@ -303,11 +301,7 @@ class ResidualDistiller(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("res_student", "teacher"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        config["previous"] = [keras.saving.deserialize_keras_object(m) for m in config["previous"]]
-        return cls(**config)
+        return cls(**deserialize_fields(config, ("res_student", "teacher", "previous")))
 
 
 def train_reskd(
