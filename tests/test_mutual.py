@@ -152,7 +152,21 @@ def test_dcm_fit_trains_heads_and_keeps_plain_peers(rng, tmp_path):
     assert plain.count_params() == peers[0].count_params()
 
 
-def test_dcm_needs_residual_cifar_backbones():
-    with pytest.raises(ValueError, match="model='mobilenet-v2'"):
-        kd.MutualDistiller([kd.models.mobilenet_v2(CLASSES, input_shape=(16, 16, 3)),
-                            tiny_wrn(10, 1, 1)], auxiliary=True)
+def test_dcm_mobilenet_v2_heads_follow_table_6_and_train():
+    mobile = kd.models.mobilenet_v2(CLASSES, input_shape=(16, 16, 3))
+    heads = kd.models.dcm_heads(mobile)
+    assert heads["stage5"].stages_arg == [(6, 160, 3, 1), (3, 320, 1, 1)]
+    assert heads["stage5"].head_filters == 1280
+    assert heads["stage6"].stages_arg == [(6, 480, 1, 1)] and heads["stage6"].head_filters == 1920
+    mutual = kd.MutualDistiller([mobile, kd.models.mobilenet_v2(CLASSES, input_shape=(16, 16, 3))],
+                                auxiliary=True)
+    mutual.compile(optimizer="sgd")
+    x = np.random.default_rng(0).standard_normal((4, 16, 16, 3)).astype("float32")
+    assert np.isfinite(mutual.train_on_batch(x, np.arange(4) % CLASSES, return_dict=True)["loss"])
+
+
+def test_dcm_needs_a_supported_backbone():
+    inputs = keras.Input((8, 8, 3))
+    plain = keras.Model(inputs, keras.layers.Dense(CLASSES)(keras.layers.Flatten()(inputs)), name="plain")
+    with pytest.raises(ValueError, match="model='plain'"):
+        kd.MutualDistiller([plain, tiny_wrn(10, 1, 1)], auxiliary=True)

@@ -12,9 +12,17 @@ layers; then pooling and a dense layer. For the 3-stage CIFAR networks
 * C2 from ``stage2``: one stage of width 2*w3 with n blocks (WRN-28-10:
   1280x4; ResNet-110: 128x18).
 
+For MobileNetV2 the supplementary gives the ImageNet design (Table 6): C3
+after the 96-channel stage with its own (6,160,3,s) and (3,320,1,1) stages
+and a 1280-channel head conv; C2 after the 160-channel stage with its own
+(6,480,1,1) stage and a 1920-channel head conv. The CIFAR MobileNetV2 here
+keeps the backbone's stride (1) for the 160 stage, so every path has the
+same down-sampling.
+
 The heads are trained with the backbone and dropped at inference.
 """
 
+from keras_kd.models.mobilenet_v2 import STAGES, MobileNetV2
 from keras_kd.models.resnet import ResidualNetwork
 
 
@@ -26,12 +34,16 @@ def dcm_heads(model, name=None):
     (default: the model's name).
 
     Raises:
-        ValueError: for models other than 3-stage ``ResidualNetwork``s.
+        ValueError: for models other than 3-stage ``ResidualNetwork``s and
+            the zoo's ``MobileNetV2``.
     """
+    if isinstance(model, MobileNetV2) and model.stages_arg == [tuple(r) for r in STAGES]:
+        return _mobilenet_heads(model, name or model.name)
     if not isinstance(model, ResidualNetwork) or len(model.stage_sizes) != 3:
         raise ValueError(
             "DCM auxiliary classifiers are defined for 3-stage CIFAR WRNs and "
-            f"ResNets (yao2020 supp. Tables 1, 3). Received: model={model.name!r}"
+            "ResNets and the zoo's MobileNetV2 (yao2020 supp. Tables 1, 3, 6). "
+            f"Received: model={model.name!r}"
         )
     n = model.stage_sizes[0]
     half = max(n // 2, 1)
@@ -50,5 +62,23 @@ def dcm_heads(model, name=None):
         "stage1": ResidualNetwork(
             (w2, w3), c3_sizes, input_shape=model.tap_shapes["stage1"][1:],
             name=f"{name or model.name}_C3", **shared,
+        ),
+    }
+
+
+def _mobilenet_heads(model, name):
+    shared = dict(
+        num_classes=model.num_classes, block=model.block, residual=model.residual,
+        skip_mode=model.skip_mode, stem=False,
+    )
+    stride_160 = STAGES[5][3]
+    return {
+        "stage6": MobileNetV2(
+            stages=[(6, 480, 1, 1)], head_filters=1920,
+            input_shape=model.tap_shapes["stage6"][1:], name=f"{name}_C2", **shared,
+        ),
+        "stage5": MobileNetV2(
+            stages=[(6, 160, 3, stride_160), (3, 320, 1, 1)], head_filters=1280,
+            input_shape=model.tap_shapes["stage5"][1:], name=f"{name}_C3", **shared,
         ),
     }

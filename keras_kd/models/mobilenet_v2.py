@@ -39,7 +39,12 @@ STAGES = (
 
 @register
 class MobileNetV2(StagedNet):
-    """CIFAR MobileNetV2; see ``mobilenet_v2``."""
+    """CIFAR MobileNetV2; see ``mobilenet_v2``.
+
+    ``stages`` ((t, c, n, s) rows), ``head_filters`` and ``stem=False`` (the
+    input is a feature map) let ``dcm_heads`` build auxiliary classifiers
+    from the same blocks.
+    """
 
     def __init__(
         self,
@@ -48,17 +53,22 @@ class MobileNetV2(StagedNet):
         residual=True,
         input_shape=(32, 32, 3),
         skip_mode="auto",
+        stages=STAGES,
+        head_filters=1280,
+        stem=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         positive_int(num_classes, "num_classes")
         self.num_classes, self.residual, self.skip_mode = num_classes, residual, skip_mode
+        self.stages_arg = [tuple(int(v) for v in row) for row in stages]
+        self.head_filters, self.has_stem = head_filters, stem
         self.stem = [
             layers.ZeroPadding2D(1, name="stem_pad"),
             layers.Conv2D(32, 1, name="stem_conv"),
             batch_norm("stem_bn"),
             layers.Activation("relu6", name="stem_relu6"),
-        ]
+        ] if stem else []
         self.blocks = [
             InvertedResidualBlock(
                 channels,
@@ -69,19 +79,26 @@ class MobileNetV2(StagedNet):
                 skip_mode=skip_mode,
                 name=f"stage{stage + 1}_block{index + 1}",
             )
-            for stage, (expansion, channels, size, stride) in enumerate(STAGES)
+            for stage, (expansion, channels, size, stride) in enumerate(self.stages_arg)
             for index in range(size)
         ]
         self.block = str(self.blocks[0].spec)
-        self.stage_sizes = [size for _, _, size, _ in STAGES]
+        self.stage_sizes = [size for _, _, size, _ in self.stages_arg]
         self.head = [
-            layers.Conv2D(1280, 1, name="head_conv"),
+            layers.Conv2D(head_filters, 1, name="head_conv"),
             batch_norm("head_bn"),
             layers.Activation("relu6", name="head_relu6"),
             layers.GlobalAveragePooling2D(name="pool"),
             layers.Dense(num_classes, name="logits"),
         ]
         self.build_for(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"stages": self.stages_arg, "head_filters": self.head_filters, "stem": self.has_stem}
+        )
+        return config
 
 
 def mobilenet_v2(
