@@ -23,7 +23,12 @@ from keras import ops
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.taps import check_built_model, logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
-from keras_kd.losses.supervised import sparse_labels, supervised_loss, weighted_mean
+from keras_kd.losses.supervised import (
+    regularization_loss,
+    sparse_labels,
+    supervised_loss,
+    weighted_mean,
+)
 from keras_kd.models.auxiliary import dcm_heads
 
 REDUCTIONS = ("sum", "mean")
@@ -127,9 +132,7 @@ class MutualDistiller(keras.Model):
             ce, kl = weighted_mean(ce, sample_weight), weighted_mean(kl, sample_weight)
             ce_tracker.update_state(ce)
             kl_tracker.update_state(kl)
-            total = total + ce + kl
-            if peer.losses:
-                total = total + ops.sum(ops.stack(peer.losses))
+            total = total + ce + kl + regularization_loss(peer)
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -36,7 +36,7 @@ from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.taps import check_built_model, logits_shape
 from keras_kd.losses.kd import check_temperature, kl_divergence
-from keras_kd.losses.supervised import supervised_loss, weighted_mean
+from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 
 ENERGY_MODES = ("running", "members")
 DIVERGENCES = ("l2", "kl")
@@ -58,6 +58,14 @@ def dataset_energy(model, x, batch_size=256):
     exceeds 90% of the teacher's; ``TH_energy = dataset_energy(S_n, D_v)``.
     """
     return float(np.mean(energy(model.predict(x, batch_size=batch_size, verbose=0))))
+
+
+def summed_logits(models, inputs, training):
+    """``models[0](x) + models[1](x) + ...`` in that order (li2021 eq. 5)."""
+    total = models[0](inputs, training=training)
+    for model in models[1:]:
+        total = total + model(inputs, training=training)
+    return total
 
 
 def _bucket(count, cap):
@@ -105,10 +113,7 @@ class ResidualEnsemble(keras.Model):
         self.built = True
 
     def call(self, inputs, training=None):
-        total = self.members[0](inputs, training=training)
-        for member in self.members[1:]:
-            total = total + member(inputs, training=training)
-        return total
+        return summed_logits(self.members, inputs, training)
 
     def predict_adaptive(self, x, batch_size=256):
         """Algorithm 2 on numpy inputs.
@@ -243,10 +248,7 @@ class ResidualDistiller(keras.Model):
 
     def previous_logits(self, inputs):
         """``S_{i-1}(x)``: the sum of the frozen earlier members."""
-        total = self.previous[0](inputs, training=False)
-        for model in self.previous[1:]:
-            total = total + model(inputs, training=False)
-        return total
+        return summed_logits(self.previous, inputs, training=False)
 
     def residual_target(self, inputs):
         """``T_i(x) = T(x) - S_{i-1}(x)``, the res-student's teacher."""
@@ -277,7 +279,7 @@ class ResidualDistiller(keras.Model):
         self.kd_tracker.update_state(kd)
         self.ce_tracker.update_state(ce)
         total = kd + (1.0 - self.tau) * ce
-        return total + ops.sum(ops.stack(self.res_student.losses)) if self.res_student.losses else total
+        return total + regularization_loss(self.res_student)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if isinstance(y_pred, dict):

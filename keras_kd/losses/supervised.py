@@ -25,3 +25,8 @@ def weighted_mean(per_example, sample_weight=None):
     if sample_weight is not None:
         per_example = per_example * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
     return ops.mean(per_example)
+
+
+def regularization_loss(model):
+    """Sum of ``model``'s regularization losses (0.0 when it has none)."""
+    return ops.sum(ops.stack(model.losses)) if model.losses else 0.0
