@@ -100,8 +100,11 @@ def load(
     )
     _check(pad_mode in PAD_MODES, f"`pad_mode` must be one of {PAD_MODES}. Received: pad_mode={pad_mode!r}")
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
-    train_images, _ = load_arrays(source, "train", validation_fraction, seed, data_dir, download)
-    mean, std = channel_statistics(train_images)
+    if split != "train":
+        images_for_stats, _ = load_arrays(source, "train", validation_fraction, seed, data_dir, download)
+    else:
+        images_for_stats = images
+    mean, std = channel_statistics(images_for_stats)
     augment = split == "train" if augment is None else augment
     shuffle = split == "train" if shuffle is None else shuffle
     height, width = images.shape[1:3]
