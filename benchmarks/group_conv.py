@@ -8,19 +8,16 @@ reports auto's ratio to the fastest.
     python -m benchmarks.group_conv [--backends tensorflow,jax,torch]
 """
 
-import json
-
-from absl import app, flags
+import sys
 
 from benchmarks import common
 
-flags.DEFINE_list("backends", list(common.BACKENDS), "Backends to measure.")
-flags.DEFINE_bool("worker", False, "Internal: measure the current backend.")
-flags.DEFINE_integer("batch", 64, "Batch size.")
-flags.DEFINE_integer("size", 32, "Spatial size.")
-flags.DEFINE_integer("channels", 64, "Input and output channels.")
-flags.DEFINE_integer("repeats", 9, "Timed repeats per configuration.")
-FLAGS = flags.FLAGS
+PARAMS = {
+    "batch": (64, "Batch size."),
+    "size": (32, "Spatial size."),
+    "channels": (64, "Input and output channels."),
+    "repeats": (9, "Timed repeats per configuration."),
+}
 
 
 def candidates(groups, channels):
@@ -30,72 +27,56 @@ def candidates(groups, channels):
     return names
 
 
-def build_layer(name, groups):
+def build_layer(name, groups, channels):
     import keras
 
     from keras_kd.layers import GroupConv2D
 
     if name == "keras_conv2d":
-        return keras.layers.Conv2D(
-            FLAGS.channels, 3, padding="same", groups=groups, use_bias=False
-        )
-    return GroupConv2D(
-        FLAGS.channels, 3, groups=groups, padding="same", implementation=name
-    )
+        return keras.layers.Conv2D(channels, 3, padding="same", groups=groups, use_bias=False)
+    return GroupConv2D(channels, 3, groups=groups, padding="same", implementation=name)
 
 
-def measure_backend():
+def measure_backend(batch, size, channels, repeats):
     import keras
     import numpy as np
 
     from keras_kd.layers import group_conv_policy
 
     rng = np.random.default_rng(0)
-    shape = (FLAGS.batch, FLAGS.size, FLAGS.size, FLAGS.channels)
+    shape = (batch, size, size, channels)
     x = rng.standard_normal(shape).astype("float32")
     y = rng.standard_normal(shape).astype("float32")
     rows = []
-    for groups in sorted({1, 2, 4, 16, FLAGS.channels}):
+    for groups in sorted({1, 2, 4, 16, channels}):
         steps = {
             name: common.train_step_fn(
-                keras.Sequential([keras.Input(shape[1:]), build_layer(name, groups)]),
-                x,
-                y,
+                keras.Sequential([keras.Input(shape[1:]), build_layer(name, groups, channels)]), x, y
             )
-            for name in candidates(groups, FLAGS.channels)
+            for name in candidates(groups, channels)
         }
-        timings = common.interleaved_ms(steps, FLAGS.repeats)
-        row = {"groups": groups}
-        row.update({name: t[0] for name, t in timings.items()})
-        row["auto_choice"] = group_conv_policy.choose(groups, FLAGS.channels)
-        rows.append(row)
+        rows.append({
+            "groups": groups,
+            "auto_choice": group_conv_policy.choose(groups, channels),
+            "ms": common.interleaved_ms(steps, repeats),
+        })
     return rows
 
 
-def report(results):
-    lines = []
+def report(results, params):
+    names = ["keras_conv2d", "native", "split", "depthwise", "dense", "auto"]
+    table = []
     for backend, rows in results.items():
-        lines.append(f"\n## {backend}: train-step ms, batch {FLAGS.batch}, "
-                     f"{FLAGS.size}x{FLAGS.size}x{FLAGS.channels}, 3x3")
         for row in rows:
-            timings = {k: v for k, v in row.items() if k not in ("groups", "auto_choice")}
-            fastest = min(timings.values())
-            cells = "  ".join(f"{k}={v:.1f}" for k, v in timings.items())
-            lines.append(
-                f"g={row['groups']:<3d} {cells}  auto->{row['auto_choice']} "
-                f"auto/fastest={timings['auto'] / fastest:.2f}"
-            )
-    return "\n".join(lines)
-
-
-def main(_):
-    if FLAGS.worker:
-        print(json.dumps(measure_backend()))
-        return
-    extra = common.forwarded_flags(FLAGS, ("batch", "size", "channels", "repeats"))
-    results = common.run_per_backend("benchmarks.group_conv", FLAGS.backends, extra)
-    print(report(results))
+            fastest = min(t["median"] for t in row["ms"].values())
+            cells = [common.ms_cell(row["ms"][n]) if n in row["ms"] else "" for n in names]
+            ratio = row["ms"]["auto"]["median"] / fastest
+            table.append([backend, row["groups"], *cells, row["auto_choice"], f"{ratio:.2f}"])
+    caption = (f"Train-step ms, batch {params['batch']}, {params['size']}x{params['size']}"
+               f"x{params['channels']}, 3x3 (target: auto/fastest near 1)")
+    header = ["backend", "g", *names, "auto chose", "auto/fastest"]
+    return common.captioned_table(caption, header, table)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.suite_main(sys.modules[__name__])

@@ -16,84 +16,74 @@ kd_at <= 1.05 x kd; kd <= keras_distillation.
     python -m benchmarks.kd_overhead [--backends ...] [--batch 64]
 """
 
-import json
-
-from absl import app, flags
+import sys
 
 from benchmarks import common
 
-flags.DEFINE_list("backends", list(common.BACKENDS), "Backends to measure.")
-flags.DEFINE_bool("worker", False, "Internal: measure the current backend.")
-flags.DEFINE_integer("batch", 64, "Batch size.")
-flags.DEFINE_integer("repeats", 5, "Timed repeats per configuration.")
-FLAGS = flags.FLAGS
+PARAMS = {
+    "batch": (64, "Batch size."),
+    "repeats": (5, "Timed repeats per configuration."),
+}
+NAMES = ("student", "teacher_inference", "kd", "kd_at", "keras_distillation")
 
 
-def measure_backend():
+def wrn(depth):
+    import keras_kd as kd
+
+    return kd.models.wide_resnet(depth, 2, 10)
+
+
+def keras_distiller(teacher):
+    """``keras.distillation.Distiller`` with a correct KL loss (Keras >= 3.12)."""
     import keras
-    import numpy as np
+
+    return keras.distillation.Distiller(
+        teacher=teacher,
+        student=wrn(16),
+        distillation_losses=keras.distillation.LogitsDistillation(
+            temperature=4.0, loss=keras.losses.KLDivergence()
+        ),
+        student_loss_weight=0.1,
+    )
+
+
+def measure_backend(batch, repeats):
+    import keras
 
     import keras_kd as kd
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((FLAGS.batch, 32, 32, 3)).astype("float32")
-    y = rng.integers(0, 10, FLAGS.batch)
-
-    def wrn(depth, width):
-        return kd.models.wide_resnet(depth, width, 10)
-
-    def sgd():
-        return keras.optimizers.SGD(0.1, momentum=0.9)
-
-    student = wrn(16, 2)
-    student.compile(sgd(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    teacher = wrn(40, 2)
-    kd_only = kd.Distiller(wrn(16, 2), teacher)
-    kd_at = kd.Distiller(wrn(16, 2), teacher, losses=[kd.losses.KD(), kd.losses.AttentionTransfer()])
-    for distiller in (kd_only, kd_at):
-        distiller.compile(sgd())
+    x, y = common.random_batch(batch)
+    teacher = wrn(40)
+    at = [kd.losses.KD(), kd.losses.AttentionTransfer()]
     steps = {
-        "student": lambda: student.train_on_batch(x, y),
+        "student": common.classifier_step_fn(wrn(16), x, y),
         "teacher_inference": lambda: teacher.predict_on_batch(x),
-        "kd": lambda: kd_only.train_on_batch(x, y),
-        "kd_at": lambda: kd_at.train_on_batch(x, y),
+        "kd": common.classifier_step_fn(kd.Distiller(wrn(16), teacher), x, y),
+        "kd_at": common.classifier_step_fn(kd.Distiller(wrn(16), teacher, losses=at), x, y),
     }
     if hasattr(keras, "distillation"):
-        reference = keras.distillation.Distiller(
-            teacher=teacher,
-            student=wrn(16, 2),
-            distillation_losses=keras.distillation.LogitsDistillation(
-                temperature=4.0, loss=keras.losses.KLDivergence()
-            ),
-            student_loss_weight=0.1,
-        )
-        reference.compile(sgd(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        steps["keras_distillation"] = lambda: reference.train_on_batch(x, y)
-    return {name: t[0] for name, t in common.interleaved_ms(steps, FLAGS.repeats).items()}
+        steps["keras_distillation"] = common.classifier_step_fn(keras_distiller(teacher), x, y)
+    return common.interleaved_ms(steps, repeats)
 
 
-def report(results):
-    lines = [f"WRN-40-2 -> WRN-16-2, batch {FLAGS.batch}, train-step ms (median)"]
+def report(results, params):
+    rows = []
     for backend, t in results.items():
-        parts = t["student"] + t["teacher_inference"]
-        line = (
-            f"{backend:10s} student={t['student']:.0f} teacher_inf={t['teacher_inference']:.0f} "
-            f"kd={t['kd']:.0f} kd_at={t['kd_at']:.0f}  kd/(student+teacher)={t['kd'] / parts:.2f} "
-            f"kd_at/kd={t['kd_at'] / t['kd']:.2f}"
-        )
-        if "keras_distillation" in t:
-            line += f" keras.distillation={t['keras_distillation']:.0f} kd/keras={t['kd'] / t['keras_distillation']:.2f}"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def main(_):
-    if FLAGS.worker:
-        print(json.dumps(measure_backend()))
-        return
-    extra = common.forwarded_flags(FLAGS, ("batch", "repeats"))
-    print(report(common.run_per_backend("benchmarks.kd_overhead", FLAGS.backends, extra)))
+        m = common.medians(t)
+        keras_ratio = f"{m['kd'] / m['keras_distillation']:.2f}" if "keras_distillation" in m else ""
+        rows.append([
+            backend,
+            *(common.ms_cell(t[name]) if name in t else "" for name in NAMES),
+            f"{m['kd'] / (m['student'] + m['teacher_inference']):.2f}",
+            f"{m['kd_at'] / m['kd']:.2f}",
+            keras_ratio,
+        ])
+    header = ["backend", *NAMES, "kd/(student+teacher) (≤1.10)", "kd_at/kd (≤1.05)",
+              "kd/keras (≤1.00)"]
+    caption = (f"WRN-40-2 -> WRN-16-2, batch {params['batch']}, train-step ms "
+               "(median, ±half range)")
+    return common.captioned_table(caption, header, rows)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.suite_main(sys.modules[__name__])

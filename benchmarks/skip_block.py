@@ -12,19 +12,17 @@ Times one compiled SGD train step of the same WRN (default WRN-28-2, batch
     python -m benchmarks.skip_block [--backends ...] [--depth 28]
 """
 
-import json
-
-from absl import app, flags
+import sys
 
 from benchmarks import common
 
-flags.DEFINE_list("backends", list(common.BACKENDS), "Backends to measure.")
-flags.DEFINE_bool("worker", False, "Internal: measure the current backend.")
-flags.DEFINE_integer("depth", 28, "WRN depth (6n+4).")
-flags.DEFINE_integer("width", 2, "WRN width.")
-flags.DEFINE_integer("batch", 64, "Batch size.")
-flags.DEFINE_integer("repeats", 7, "Timed repeats per configuration.")
-FLAGS = flags.FLAGS
+PARAMS = {
+    "depth": (28, "WRN depth (6n+4)."),
+    "width": (2, "WRN width."),
+    "batch": (64, "Batch size."),
+    "repeats": (7, "Timed repeats per configuration."),
+}
+CONFIGS = ("plain", "all_taken", "half_skipped", "half_static")
 
 
 def half_skipped_gates(net):
@@ -36,12 +34,9 @@ def half_skipped_gates(net):
     return gates
 
 
-def gated_model(gates, runtime):
+def gated_model(net, gates, runtime):
     import keras
 
-    from keras_kd.models import wide_resnet
-
-    net = wide_resnet(FLAGS.depth, FLAGS.width, 10)
     if gates is None:
         return net
     gates = [g if block.can_skip else True for g, block in zip(gates(net), net.blocks)]
@@ -50,9 +45,7 @@ def gated_model(gates, runtime):
         def __init__(self):
             super().__init__()
             self.net = net
-            self.gate_values = keras.Variable(
-                [float(g) for g in gates], trainable=False
-            )
+            self.gate_values = keras.Variable([float(g) for g in gates], trainable=False)
 
         def call(self, x, training=None):
             if runtime:
@@ -67,47 +60,34 @@ def gated_model(gates, runtime):
     return Gated()
 
 
-def measure_backend():
-    import keras
-    import numpy as np
+def measure_backend(depth, width, batch, repeats):
+    from keras_kd.models import wide_resnet
 
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((FLAGS.batch, 32, 32, 3)).astype("float32")
-    y = keras.utils.to_categorical(rng.integers(0, 10, FLAGS.batch), 10)
-    configs = {
+    x, y = common.random_batch(batch)
+    gates = {
         "plain": (None, True),
         "all_taken": (lambda net: [True] * len(net.blocks), True),
         "half_skipped": (half_skipped_gates, True),
         "half_static": (half_skipped_gates, False),
     }
     steps = {
-        name: common.train_step_fn(gated_model(gates, runtime), x, y)
-        for name, (gates, runtime) in configs.items()
+        name: common.classifier_step_fn(gated_model(wide_resnet(depth, width, 10), *gates[name]), x, y)
+        for name in CONFIGS
     }
-    timings = common.interleaved_ms(steps, FLAGS.repeats)
-    return {name: t[0] for name, t in timings.items()}
+    return common.interleaved_ms(steps, repeats)
 
 
-def report(results):
-    lines = [f"WRN-{FLAGS.depth}-{FLAGS.width}, batch {FLAGS.batch}, train-step ms (median)"]
+def report(results, params):
+    rows = []
     for backend, t in results.items():
-        lines.append(
-            f"{backend:10s} plain={t['plain']:.0f} all_taken={t['all_taken']:.0f} "
-            f"half_skipped={t['half_skipped']:.0f} half_static={t['half_static']:.0f}  "
-            f"all_taken/plain={t['all_taken'] / t['plain']:.2f} "
-            f"half_skipped/plain={t['half_skipped'] / t['plain']:.2f} "
-            f"half_static/plain={t['half_static'] / t['plain']:.2f}"
-        )
-    return "\n".join(lines)
-
-
-def main(_):
-    if FLAGS.worker:
-        print(json.dumps(measure_backend()))
-        return
-    extra = common.forwarded_flags(FLAGS, ("depth", "width", "batch", "repeats"))
-    print(report(common.run_per_backend("benchmarks.skip_block", FLAGS.backends, extra)))
+        plain = t["plain"]["median"]
+        rows.append([backend, *(common.ms_cell(t[name]) for name in CONFIGS),
+                     *(f"{t[name]['median'] / plain:.2f}" for name in CONFIGS[1:])])
+    header = ["backend", *CONFIGS, *(f"{name}/plain" for name in CONFIGS[1:])]
+    caption = (f"WRN-{params['depth']}-{params['width']}, batch {params['batch']}, "
+               "train-step ms (median, ±half range)")
+    return common.captioned_table(caption, header, rows)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    common.suite_main(sys.modules[__name__])

@@ -1,9 +1,11 @@
+import re
+
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from keras_kd.layers import SwitchableResidualBlock
+from keras_kd.layers import InvertedResidualBlock, SwitchableResidualBlock
 from keras_kd.models import wide_resnet
 
 
@@ -109,3 +111,38 @@ def test_block_gates_need_one_entry_per_block():
     net = wide_resnet(10, 1, 4, input_shape=(8, 8, 3))
     with pytest.raises(ValueError, match="one entry per block \\(3\\)"):
         net(np.zeros((1, 8, 8, 3), "float32"), block_gates=[True])
+
+
+@pytest.mark.parametrize("preactivation", [True, False])
+@pytest.mark.parametrize("gate", [None, "tensor"])
+def test_branch_scale_multiplies_the_residual_branch(rng, preactivation, gate):
+    x = rng.standard_normal((2, 8, 8, 8)).astype("float32")
+    block = SwitchableResidualBlock(8, preactivation=preactivation)
+    block.build(x.shape)
+    gate = ops.convert_to_tensor(True) if gate == "tensor" else gate
+    branch = numpy(block._body(x, False)[0])
+    want = x + 2.5 * branch
+    want = want if preactivation else np.maximum(want, 0.0)
+    got = block(x, training=False, gate=gate, branch_scale=2.5)
+    np.testing.assert_allclose(numpy(got), want, rtol=1e-5, atol=1e-5)
+    skipped = block(x, training=False, gate=ops.convert_to_tensor(False), branch_scale=2.5)
+    np.testing.assert_array_equal(numpy(skipped), x)
+
+
+def test_branch_scale_of_the_inverted_residual_block(rng):
+    x = rng.standard_normal((2, 8, 8, 8)).astype("float32")
+    block = InvertedResidualBlock(8, expansion=2)
+    block.build(x.shape)
+    branch = numpy(block(x, training=False)) - x
+    scaled = block(x, training=False, branch_scale=ops.convert_to_tensor(0.5))
+    np.testing.assert_allclose(numpy(scaled), x + 0.5 * branch, rtol=1e-5, atol=1e-5)
+
+
+def test_branch_scales_reach_each_block_and_need_one_entry_per_block(rng):
+    net = wide_resnet(10, 1, 4, input_shape=(8, 8, 3))
+    x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
+    ones = net(x, training=False, branch_scales=[1.0, 1.0, 1.0])
+    np.testing.assert_allclose(numpy(ones), numpy(net(x, training=False)), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(numpy(net(x, training=False, branch_scales=[None, None, 3.0])), numpy(ones))
+    with pytest.raises(ValueError, match=re.escape("`branch_scales` needs one entry per block (3)")):
+        net(x, branch_scales=[2.0])

@@ -7,3 +7,8 @@ from keras_kd.distillers.reskd import (
     energy,
     train_reskd,
 )
+from keras_kd.distillers.gkt import GKT
+from keras_kd.distillers.gkt_sampler import SubnetSampler
+from keras_kd.distillers.stimulative import StimulativeTraining
+from keras_kd.distillers.stochastic_depth import StochasticDepth
+from keras_kd.distillers.subnet import SubnetTrainer

@@ -24,7 +24,6 @@ Two readings of Algorithm 2's per-example energy ``E_i``:
   softmax is not a class posterior); offered for fidelity to the box.
 """
 
-import json
 import math
 import os
 
@@ -35,6 +34,7 @@ from keras import ops
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.taps import check_built_model, logits_shape
+from keras_kd.files import save_model, write_json
 from keras_kd.losses.kd import check_temperature, kl_divergence
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 
@@ -357,7 +357,7 @@ def train_reskd(
         trainer.fit(*data, **fit_kwargs)
         if path is not None:
             os.makedirs(directory, exist_ok=True)
-            model.save(path)
+            save_model(model, path)
         return model
 
     members = [stage(0, student, lambda s: Distiller(s, teacher, losses=student_losses))]
@@ -372,6 +372,5 @@ def train_reskd(
     threshold = energies[-1]
     record = {"teacher_energy": teacher_energy, "energies": energies, "threshold": threshold}
     if directory:
-        with open(os.path.join(directory, "reskd.json"), "w") as handle:
-            json.dump(record, handle)
+        write_json(os.path.join(directory, "reskd.json"), record)
     return ResidualEnsemble(members, threshold=threshold), record

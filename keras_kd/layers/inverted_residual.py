@@ -78,12 +78,13 @@ class InvertedResidualBlock(skip.GatedBlock):
             shape = conv.compute_output_shape(shape)
             norm.build(shape)
 
-    def _run(self, inputs, training):
+    def _run(self, inputs, training, branch_scale=None):
         x = inputs
         for index, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = norm(conv(x), training=training)
             if index < 2:
                 x = keras.activations.relu6(x)
+        x = skip.scale_branch(x, branch_scale)
         if self.residual and self.can_skip:
             x = x + inputs
         return x

@@ -8,7 +8,8 @@ notation (``block_spec``):
 * ``residual=False`` removes the shortcut add and the 1x1 shortcut conv
   (jha2020's non-residual "NR" networks);
 * the ``gate`` call argument turns the whole block into the identity for a
-  step (GKT, stochastic depth, stimulative training); see ``skip``.
+  step (GKT, stochastic depth, stimulative training) and ``branch_scale``
+  multiplies its residual branch (inverted stochastic depth); see ``skip``.
 """
 
 import keras
@@ -111,6 +112,8 @@ class SwitchableResidualBlock(skip.GatedBlock):
         training: Python bool.
         gate: ``None``/``True`` run the block, ``False`` or a false scalar
             tensor make it the identity; only for blocks with ``can_skip``.
+        branch_scale: ``None`` or a factor of the branch (the convs' output,
+            after the last BN of a post-activation block) before the add.
 
     Example:
 
@@ -202,8 +205,9 @@ class SwitchableResidualBlock(skip.GatedBlock):
             x = layer(x, training=training)
         return x
 
-    def _run(self, inputs, training):
+    def _run(self, inputs, training, branch_scale=None):
         x, activated = self._body(inputs, training)
+        x = skip.scale_branch(x, branch_scale)
         if self.residual:
             x = x + self._shortcut(inputs, activated, training)
         return x if self.preactivation else keras.activations.relu(x)

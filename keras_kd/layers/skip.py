@@ -13,6 +13,10 @@ measurement on CPU (DESIGN.md §4; ``benchmarks/skip_block.py``):
   output and moving statistics are selected with ``where``. Skipping saves
   no compute there; a trainer that needs the saving compiles a few static
   subnets with Python-bool gates instead.
+
+A block's ``branch_scale`` call argument multiplies its residual branch
+(the body, before the shortcut add) for a step: inverted stochastic depth
+scales a surviving block by ``1 / p_l`` (``keras_kd.StochasticDepth``).
 """
 
 import keras
@@ -55,12 +59,23 @@ def gated(run_block, x, gate, state, mode="auto"):
     return ops.where(gate, y, x)
 
 
+def scale_branch(x, scale):
+    """``x * scale`` in ``x``'s dtype; ``x`` itself when ``scale`` is ``None``."""
+    return x if scale is None else x * ops.cast(scale, x.dtype)
+
+
 class GatedBlock(keras.layers.Layer):
     """Base of blocks a trainer can turn into the identity for a step.
 
     Subclasses set ``self.filters`` and ``self.strides``, set
-    ``self.can_skip`` in ``build`` and implement ``_run(inputs, training)``;
+    ``self.can_skip`` in ``build`` and implement ``_run(inputs, training,
+    branch_scale)``, passing the residual branch through ``scale_branch``;
     ``skip_mode`` is ``"auto"``, ``"cond"`` or ``"mask"``.
+
+    Call args:
+        gate: ``None``/``True`` (run), ``False`` or a scalar bool tensor.
+        branch_scale: ``None`` or a number or scalar tensor multiplying the
+            residual branch this step.
     """
 
     def __init__(self, skip_mode="auto", **kwargs):
@@ -68,14 +83,14 @@ class GatedBlock(keras.layers.Layer):
         resolve_mode(skip_mode)
         self.skip_mode = skip_mode
 
-    def call(self, inputs, training=None, gate=None):
+    def call(self, inputs, training=None, gate=None, branch_scale=None):
         if gate is not None and gate is not True and not self.can_skip:
             raise ValueError(
                 f"Block {self.name!r} changes the shape of its input and cannot "
                 f"be skipped. Received: gate={gate}"
             )
         return gated(
-            lambda: self._run(inputs, training),
+            lambda: self._run(inputs, training, branch_scale),
             inputs,
             gate,
             self.non_trainable_variables,

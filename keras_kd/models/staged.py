@@ -24,6 +24,9 @@ class StagedNet(keras.Model):
             ``SwitchableResidualBlock``): ``None``/``True`` runs a block,
             ``False`` or a false scalar tensor skips it. Only blocks whose
             ``can_skip`` is true may be skipped.
+        branch_scales: optional sequence with one entry per block:
+            ``None`` or a factor of that block's residual branch this call
+            (inverted stochastic depth, ``keras_kd.StochasticDepth``).
     """
 
     def build_for(self, input_shape):
@@ -66,35 +69,37 @@ class StagedNet(keras.Model):
         """One bool per block: may it be skipped (identity shortcut)?"""
         return [block.can_skip for block in self.blocks]
 
-    def call_with_features(self, inputs, training=None, block_gates=None):
+    def call_with_features(self, inputs, training=None, block_gates=None, branch_scales=None):
         """Logits and ``{stage name: stage output}`` from one forward pass."""
-        gates = self._check_gates(block_gates)
+        gates = self._per_block(block_gates, "block_gates")
+        scales = self._per_block(branch_scales, "branch_scales")
         x = inputs
         for layer in self.stem:
             x = layer(x, training=training)
         features, index = {}, 0
         for name, size in zip(self.stage_names, self.stage_sizes):
             for _ in range(size):
-                x = self.blocks[index](x, training=training, gate=gates[index])
+                x = self.blocks[index](x, training=training, gate=gates[index], branch_scale=scales[index])
                 index += 1
             features[name] = x
         for layer in self.head:
             x = layer(x, training=training)
         return x, features
 
-    def call(self, inputs, training=None, block_gates=None):
-        return self.call_with_features(inputs, training, block_gates)[0]
+    def call(self, inputs, training=None, block_gates=None, branch_scales=None):
+        return self.call_with_features(inputs, training, block_gates, branch_scales)[0]
 
-    def _check_gates(self, block_gates):
-        if block_gates is None:
+    def _per_block(self, values, name):
+        """``values`` as a list with one entry per block (``None``: all ``None``)."""
+        if values is None:
             return [None] * len(self.blocks)
-        gates = list(block_gates)
-        if len(gates) != len(self.blocks):
+        values = list(values)
+        if len(values) != len(self.blocks):
             raise ValueError(
-                f"`block_gates` needs one entry per block ({len(self.blocks)}). "
-                f"Received {len(gates)} entries: block_gates={block_gates}"
+                f"`{name}` needs one entry per block ({len(self.blocks)}). "
+                f"Received {len(values)} entries: {name}={values}"
             )
-        return gates
+        return values
 
     def compute_output_shape(self, input_shape):
         return self.output_shape_

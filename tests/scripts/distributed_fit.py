@@ -5,8 +5,10 @@
         python tests/scripts/distributed_fit.py data_parallel mutual
 
 ``distiller``: KD + AT from a WRN-16-2 teacher; ``mutual``: DML of two
-peers. Prints one JSON line: the final loss, the distillation term, and
-whether the teacher (distiller) was untouched.
+peers; ``gkt``: GKT on a CIFAR ResNet-14 with per-example knowledge.
+Prints one JSON line: the final loss, the distillation term, whether the
+teacher (distiller) was untouched and, for ``gkt``, whether every
+per-example knowledge row was updated exactly (``rows_exact``).
 """
 
 import contextlib
@@ -36,10 +38,33 @@ def build(kd, trainer):
     """The trainer, the log name of its distillation term, and the frozen teacher."""
     teacher = kd.models.wide_resnet(16, 2, 5, input_shape=(8, 8, 3))
     student = kd.models.wide_resnet(16, 1, 5, input_shape=(8, 8, 3))
+    if trainer == "gkt":
+        model = kd.models.cifar_resnet(14, 5, input_shape=(8, 8, 3))
+        return kd.GKT(model, num_examples=EXAMPLES, seed=0), "gk_loss", None
     if trainer == "mutual":
         return kd.MutualDistiller([student, teacher]), "peer0_kl", None
     losses = [kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)]
     return kd.Distiller(student, teacher, losses=losses), "kd_loss", teacher
+
+
+EXAMPLES, BATCH, EPOCHS = 32, 8, 2
+
+
+def gkt_rows_exact(gkt):
+    """Each step marks its batch in its group once; K rows sum to 1 exactly there."""
+    expected = np.zeros((gkt.num_groups, EXAMPLES))
+    steps_per_epoch = EXAMPLES // BATCH
+    for step in range(EPOCHS * steps_per_epoch):
+        batch = step % steps_per_epoch
+        expected[step % gkt.num_groups, batch * BATCH : (batch + 1) * BATCH] = 1.0
+    exists = keras.ops.convert_to_numpy(gkt.exists)
+    sums = keras.ops.convert_to_numpy(gkt.knowledge).sum(-1)
+    group = int(keras.ops.convert_to_numpy(gkt.group))
+    return (
+        np.array_equal(exists, expected)
+        and np.allclose(sums, expected, atol=1e-5)
+        and group == EPOCHS * steps_per_epoch % gkt.num_groups
+    )
 
 
 def main(kind, trainer):
@@ -47,19 +72,21 @@ def main(kind, trainer):
     import keras_kd as kd
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((32, 8, 8, 3)).astype("float32")
-    y = rng.integers(0, 5, 32)
+    x = rng.standard_normal((EXAMPLES, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 5, EXAMPLES)
     with scope:
         model, term, teacher = build(kd, trainer)
         frozen = teacher.weights if teacher is not None else []
         before = [keras.ops.convert_to_numpy(w).copy() for w in frozen]
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
-    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    inputs = (x, np.arange(EXAMPLES)) if trainer == "gkt" else x
+    history = model.fit(inputs, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0)
     after = [keras.ops.convert_to_numpy(w) for w in frozen]
     print(json.dumps({
         "loss": history.history["loss"][-1],
         "term": history.history[term][-1],
         "teacher_unchanged": all(np.array_equal(a, b) for a, b in zip(before, after)),
+        "rows_exact": gkt_rows_exact(model) if trainer == "gkt" else None,
     }))
 
 

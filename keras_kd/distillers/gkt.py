@@ -1,0 +1,276 @@
+"""``GKT``: group knowledge based training of a residual network (tang2024).
+
+Algorithm 1 of tang2024, one training step per group t = 1..M, cycling:
+
+1. subnet-in-subnet sampling (Eq. 1): at t = 1 draw a subnet from the main
+   net, at t > 1 from the previous step's subnet, with the inheriting
+   exponential decay rule (Eq. 5-7, ``gkt_sampler``);
+2. forward the subnet: ``p = softmax(z / T)``;
+3. loss ``CE(y, z) + beta * T^2 * KL(K_s[I] || p)`` (Eq. 4) with
+   ``s = t - 1``, or ``s = 1`` at t = 1 (the largest group learns from its
+   own knowledge), read *before* this step's update; the KL is 0 for an
+   example whose ``K_s`` does not exist yet;
+4. update the group knowledge ``K_t[I] = ema * p + (1 - ema) * K_t[I]``
+   (Eq. 2), or ``K_t[I] = p`` the first time (Algorithm 1, line 8).
+
+The knowledge ``K`` (M x N x classes) and its exists mark (M x N) are
+non-trainable variables of the trainer, updated inside ``compute_loss`` as a
+sum-aggregated dense delta with ``assign_add``: row-exact under
+``tf.distribute.MirroredStrategy`` (a per-row scatter there loses rows,
+DESIGN.md §4) and under ``keras.distribution.DataParallel``.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_kd.api import register
+from keras_kd.distillers.gkt_sampler import SubnetSampler
+from keras_kd.distillers.replica_state import add_summed
+from keras_kd.distillers.subnet import SubnetTrainer, check_number
+from keras_kd.losses.kd import check_temperature, kd_divergence
+from keras_kd.losses.supervised import weighted_mean
+
+KNOWLEDGE_DTYPES = ("float32", "float16")
+
+
+NO_INDEX = (
+    "GKT trains on batches ((images, index), labels), the index being each "
+    "example's position in the training set: use keras_kd.data.load(..., "
+    "with_index=True) or fit(x=(images, np.arange(n)), y=labels). "
+)
+
+
+def check_index_spec(shape, dtype):
+    """Raises ValueError unless the index is 1-D (batch,) and integer."""
+    if len(shape) != 1 or "int" not in str(dtype):
+        raise ValueError(
+            "The index must be a 1-D integer tensor (batch,). Received: "
+            f"index with shape {tuple(shape)} and dtype {dtype}"
+        )
+
+
+def check_indexed_inputs(x, num_examples):
+    """Validates ``fit``'s ``x`` before training: a ``tf.data`` dataset's element
+    structure, or in-memory ``(images, index)`` arrays and the index range."""
+    spec = getattr(x, "element_spec", None)
+    if spec is not None:
+        features = spec[0] if isinstance(spec, tuple) else spec
+        if not (isinstance(features, tuple) and len(features) == 2):
+            raise ValueError(NO_INDEX + f"Received dataset elements: element_spec={spec}")
+        check_index_spec(features[1].shape, features[1].dtype)
+        return
+    if isinstance(x, np.ndarray):
+        raise ValueError(NO_INDEX + f"Received images only: x with shape {x.shape}")
+    if isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[1], np.ndarray):
+        check_index_spec(x[1].shape, x[1].dtype)
+        bad = x[1][(x[1] < 0) | (x[1] >= num_examples)]
+        if bad.size:
+            raise ValueError(
+                f"Every index must be in [0, num_examples={num_examples}). "
+                f"Received: index={bad[0]}"
+            )
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return int(value)
+
+
+@register
+class GKT(SubnetTrainer):
+    """Group knowledge based training (tang2024, Algorithm 1, Eq. 1-7).
+
+    Trains ``model`` through sampled subnets supervised by the labels and by
+    the per-example knowledge of the neighbouring larger subnet group.
+    Batches are ``((images, index), labels)`` with each example's position
+    in the training set, as given by ``keras_kd.data.load(...,
+    with_index=True)`` or ``fit(x=(images, np.arange(n)), y=labels)``.
+    Indices must be in ``[0, num_examples)`` and distinct within a batch.
+
+    Args:
+        model: a built ``keras_kd.models`` network (``StagedNet``); it is
+            trained in place and ``gkt.model`` is what to save and deploy.
+        num_examples: N, the size of the training set the indices refer to.
+        num_groups: M, the number of groups (steps per sampling loop).
+        beta: weight of the group-knowledge KL (paper: 2, ImageNet 0.5).
+        ema: EMA coefficient alpha of Eq. 2 (paper: 0.5).
+        q: base number of the exponential decay rule, Eq. 5 (paper: 0.2).
+        temperature: softmax temperature T of the stored knowledge and the
+            KL, which is scaled by T^2 (Hinton). The paper is silent; its
+            ``p`` is the plain softmax, so the default is 1.
+        include_full: whether the subnet drawn from the main net may be the
+            main net itself. Eq. 7 allows it (default ``True``); ``False``
+            draws from Eq. 7 conditioned on at least one skipped block.
+        knowledge_dtype: storage of ``K``: ``"float32"`` or ``"float16"``
+            (half the memory; the update is then rounded to float16).
+        seed: int seed of the sampling (``None``: random).
+
+    Choices where the paper is silent, fixed here:
+
+    * the KD term is averaged over the batch, with 0 for examples without
+      knowledge yet (Algorithm 1 tests existence per mini-batch; with
+      per-example knowledge the test is per example);
+    * a stage keeps at least one block, and any block that changes shape
+      (the first of a stage in the zoo ResNets) always runs;
+    * a skipped block is the identity in the forward pass and its
+      BatchNorm statistics are untouched (updating them would need the
+      compute that skipping saves);
+    * evaluation, prediction and export use the full main net, unchanged.
+
+    Compute: on TensorFlow and torch a skipped block is not computed
+    (``keras.ops.cond``), so a step costs the sampled subnet. On JAX the
+    gate is a mask (a runtime ``cond`` runs convs ~55x slower on XLA CPU,
+    DESIGN.md §4): the full net is computed every step and GKT saves no
+    time there; static-subnet compilation is not implemented yet.
+
+    The knowledge table takes ``knowledge_bytes`` (M * N * classes * bytes)
+    plus the M * N exists mark; it is saved with the trainer (to resume),
+    never with ``gkt.model``.
+
+    Logs ``ce_loss`` (subnet cross-entropy) and ``gk_loss`` (the weighted
+    KL), besides ``loss`` and compiled metrics; compiled metrics are on the
+    subnet's logits while training, on the full net in ``evaluate``.
+
+    Example:
+
+    >>> model = kd.models.wide_resnet(28, 10, num_classes=100)
+    >>> train = kd.data.load("cifar100", "train", with_index=True)
+    >>> gkt = kd.GKT(model, num_examples=45000, seed=0)
+    >>> gkt.compile(keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
+    >>> gkt.fit(train, epochs=200)  # doctest: +SKIP
+    >>> gkt.model.save("wrn.keras")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model,
+        num_examples,
+        num_groups=3,
+        beta=2.0,
+        ema=0.5,
+        q=0.2,
+        temperature=1.0,
+        include_full=True,
+        knowledge_dtype="float32",
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", "gkt")
+        super().__init__(model, seed=seed, **kwargs)
+        self.num_examples = _positive_int(num_examples, "num_examples")
+        self.num_groups = _positive_int(num_groups, "num_groups")
+        self.beta = check_number(beta, "beta", 0, np.inf)
+        self.ema = check_number(ema, "ema", 0, 1, low_open=True)
+        check_temperature(temperature)
+        self.temperature = float(temperature)
+        if not isinstance(include_full, bool):
+            raise ValueError(f"`include_full` must be a bool. Received: include_full={include_full!r}")
+        if knowledge_dtype not in KNOWLEDGE_DTYPES:
+            raise ValueError(
+                f"`knowledge_dtype` must be one of {KNOWLEDGE_DTYPES}. "
+                f"Received: knowledge_dtype={knowledge_dtype!r}"
+            )
+        self.include_full, self.knowledge_dtype = include_full, knowledge_dtype
+        self.sampler = SubnetSampler(model, "exponential", q)
+        self.q = self.sampler.q
+        self.num_classes = int(model.output_shape_[-1])
+        shape = (self.num_groups, self.num_examples, self.num_classes)
+        state = dict(trainable=False, initializer="zeros", autocast=False)
+        self.knowledge = self.add_weight(
+            shape=shape, dtype=knowledge_dtype, aggregation="sum", name="knowledge", **state
+        )
+        self.exists = self.add_weight(
+            shape=shape[:2], dtype=knowledge_dtype, aggregation="sum", name="knowledge_exists", **state
+        )
+        replicated = dict(dtype="int32", aggregation="only_first_replica", **state)
+        self.group = self.add_weight(shape=(), name="group", **replicated)
+        self.subnet = self.add_weight(shape=(self.sampler.num_stages,), name="subnet", **replicated)
+        self.subnet.assign(self.sampler.sizes)
+        self.ce_tracker = keras.metrics.Mean(name="ce_loss")
+        self.gk_tracker = keras.metrics.Mean(name="gk_loss")
+        self.training_trackers = (self.ce_tracker, self.gk_tracker)
+        self.built = True
+
+    @property
+    def knowledge_bytes(self):
+        """Bytes of the group knowledge K: M * N * classes * bytes per value."""
+        return self.num_groups * self.num_examples * self.num_classes * np.dtype(self.knowledge_dtype).itemsize
+
+    def next_subnet(self):
+        """Draws this step's subnet (Eq. 1, Algorithm 1 line 3) into ``self.subnet``."""
+        first = ops.equal(self.group.value, 0)
+        parent = ops.where(first, self.sampler.sizes, self.subnet.value)
+        counts = self.sampler.sample(parent, self.seed_generator)[0]
+        if not self.include_full:
+            fresh = self.sampler.sample_not_full(self.seed_generator)[0]
+            counts = ops.where(first, fresh, counts)
+        self.subnet.assign(counts)
+        return counts
+
+    def train_call(self, images, index):
+        if index is None:
+            raise ValueError(NO_INDEX + f"Received images only: x={images!r}")
+        check_index_spec(index.shape, index.dtype)
+        counts = self.next_subnet()
+        return self.model(images, training=True, block_gates=self.sampler.gates(counts))
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``; checks first that batches carry a valid index."""
+        check_indexed_inputs(x, self.num_examples)
+        return super().fit(x, y, *args, **kwargs)
+
+    def _rows(self, group, index):
+        """Flat rows ``group * N + index`` of the (M * N, ...) views of the tables."""
+        return group * self.num_examples + ops.cast(index, "int32")
+
+    def train_loss(self, x, y, logits, sample_weight):
+        _, index = x
+        group = self.group.value
+        source = self._rows(ops.maximum(group - 1, 0), index)  # t = 1 reads K_1
+        flat = ops.reshape(self.knowledge.value, (-1, self.num_classes))
+        target = ops.cast(ops.take(flat, source, axis=0), "float32")
+        have = ops.take(ops.reshape(self.exists.value, (-1,)), source, axis=0) > 0.5
+        temperature = self.temperature
+        # softmax((T log K) / T) = K: this is T^2 KL(K || softmax(z / T)).
+        log_target = temperature * ops.log(ops.maximum(target, 1e-30))
+        kl = ops.where(have, kd_divergence(log_target, logits, temperature), 0.0)
+        ce = self.supervised(x, y, logits, sample_weight)
+        gk = self.beta * weighted_mean(kl, sample_weight)
+        self.ce_tracker.update_state(ce)
+        self.gk_tracker.update_state(gk)
+        probabilities = ops.softmax(ops.cast(logits, "float32") / temperature, axis=-1)
+        self.update_knowledge(group, index, ops.stop_gradient(probabilities))
+        self.group.assign((group + 1) % self.num_groups)
+        return ce + gk
+
+    def update_knowledge(self, group, index, probabilities):
+        """Eq. 2 for group ``group`` (0-based) at ``index``, as a summed dense delta."""
+        rows = self._rows(group, index)
+        flat = ops.reshape(self.knowledge.value, (-1, self.num_classes))
+        old = ops.cast(ops.take(flat, rows, axis=0), "float32")
+        seen = ops.take(ops.reshape(self.exists.value, (-1,)), rows, axis=0)
+        rate = ops.where(seen > 0.5, self.ema, 1.0)[:, None]
+        delta = ops.cast(rate * (probabilities - old), self.knowledge_dtype)
+        size = self.num_groups * self.num_examples
+        table = ops.scatter(rows[:, None], delta, (size, self.num_classes))
+        add_summed(self.knowledge, ops.reshape(table, self.knowledge.shape))
+        marks = ops.cast(1.0 - ops.cast(seen, "float32"), self.knowledge_dtype)
+        add_summed(self.exists, ops.reshape(ops.scatter(rows[:, None], marks, (size,)), self.exists.shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_examples": self.num_examples,
+                "num_groups": self.num_groups,
+                "beta": self.beta,
+                "ema": self.ema,
+                "q": self.q,
+                "temperature": self.temperature,
+                "include_full": self.include_full,
+                "knowledge_dtype": self.knowledge_dtype,
+            }
+        )
+        return config

@@ -1,0 +1,178 @@
+"""Search-space knobs: a fixed value, a list of choices or a ``Range``.
+
+Every tunable argument of the hypermodels takes one of
+
+* a scalar (number, string, bool): fixed, recorded as ``hp.Fixed``;
+* a list or tuple: the choices of ``hp.Choice``;
+* ``Range(min, max)``: ``hp.Int`` (int bounds) or ``hp.Float``, optionally
+  on a log scale or with a step;
+* ``None`` where the argument allows it: the knob is off.
+"""
+
+import dataclasses
+import math
+
+from keras_kd.layers.block_spec import BlockSpec, KINDS
+
+GROUPED = ("G", "BG")
+BOTTLENECKED = ("B", "BG")
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A numeric interval searched as ``hp.Int`` (int bounds) or ``hp.Float``.
+
+    Args:
+        min: lower bound (inclusive).
+        max: upper bound (inclusive), > ``min``.
+        step: optional spacing of the values.
+        log: sample on a log scale (needs ``min > 0``).
+
+    Example:
+
+    >>> Range(1.0, 16.0, log=True)  # temperature 1..16, log-uniform
+    Range(min=1.0, max=16.0, step=None, log=True)
+    """
+
+    min: float
+    max: float
+    step: float = None
+    log: bool = False
+
+    def __post_init__(self):
+        for name in ("min", "max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"Range `{name}` must be a finite number. Received: {name}={value!r}")
+        if self.min >= self.max:
+            raise ValueError(f"Range needs min < max. Received: min={self.min!r}, max={self.max!r}")
+        if self.log and self.min <= 0:
+            raise ValueError(f"A log Range needs min > 0. Received: min={self.min!r}")
+
+    def is_int(self):
+        return all(isinstance(v, int) for v in (self.min, self.max)) and (
+            self.step is None or isinstance(self.step, int)
+        )
+
+
+def check_knob(value, name, check, allow_none=False):
+    """Validates a knob; ``check(v)`` is applied to every value it can take.
+
+    Raises:
+        ValueError: naming ``name`` and the received value.
+    """
+    if value is None:
+        if allow_none:
+            return
+        raise ValueError(f"`{name}` cannot be None. Received: {name}=None")
+    if isinstance(value, Range):
+        values = [value.min, value.max]
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"`{name}` needs at least one choice. Received: {name}={value!r}")
+        values = list(value)
+    else:
+        values = [value]
+    for item in values:
+        if not check(item):
+            raise ValueError(f"`{name}` has an invalid value {item!r}. Received: {name}={value!r}")
+
+
+def sample(hp, name, knob):
+    """Registers ``knob`` as hyperparameter ``name`` in ``hp``; returns its value."""
+    if isinstance(knob, Range):
+        kind = hp.Int if knob.is_int() else hp.Float
+        return kind(name, knob.min, knob.max, step=knob.step, sampling="log" if knob.log else "linear")
+    if isinstance(knob, (list, tuple)):
+        if {type(v) for v in knob} == {int, float}:
+            knob = [float(v) for v in knob]  # keras_tuner.Choice needs one type
+        return hp.Choice(name, list(knob)) if len(knob) > 1 else hp.Fixed(name, knob[0])
+    return hp.Fixed(name, knob)
+
+
+def positive_int(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def positive_number(value):
+    return _number(value) and value > 0
+
+
+def non_negative_number(value):
+    return _number(value) and value >= 0
+
+
+def unit_interval(value):
+    return _number(value) and 0 <= value <= 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchitectureSpace:
+    """The student's cheap-convolution knobs (crowley2018 Table 1, jha2020).
+
+    Args:
+        blocks: block kind(s) among ``"S"``, ``"S-2x2"``, ``"G"``, ``"B"``,
+            ``"BG"``.
+        groups: constant number of groups g of the grouped 3x3 (G, BG).
+        group_size: constant channels per group G of the grouped 3x3.
+            When both ``groups`` and ``group_size`` are set, a ``grouping``
+            choice picks one per trial; at least one is needed for G / BG.
+        bottleneck: contraction b of B and BG blocks.
+        residual: shortcut on (``True``) / off (``False``, jha2020's NR).
+
+    ``groups``, ``group_size`` and ``grouping`` are active only when the
+    block is grouped, ``bottleneck`` only for B and BG blocks.
+    """
+
+    blocks: object = ("S", "G", "B", "BG")
+    groups: object = (2, 4)
+    group_size: object = None
+    bottleneck: object = (2, 4)
+    residual: object = True
+
+    def __post_init__(self):
+        check_knob(self.blocks, "blocks", check=lambda v: isinstance(v, str) and v in KINDS)
+        check_knob(self.groups, "groups", allow_none=True, check=positive_int)
+        check_knob(self.group_size, "group_size", allow_none=True, check=positive_int)
+        check_knob(self.bottleneck, "bottleneck", allow_none=True, check=positive_int)
+        check_knob(self.residual, "residual", check=lambda v: isinstance(v, bool))
+        kinds = self.kinds()
+        if set(kinds) & set(GROUPED) and self.groups is None and self.group_size is None:
+            raise ValueError(
+                f"Grouped blocks need `groups` or `group_size`. Received: blocks={self.blocks!r}, "
+                "groups=None, group_size=None"
+            )
+        if set(kinds) & set(BOTTLENECKED) and self.bottleneck is None:
+            raise ValueError(f"B and BG blocks need `bottleneck`. Received: blocks={self.blocks!r}, bottleneck=None")
+
+    def kinds(self):
+        return [self.blocks] if isinstance(self.blocks, str) else list(self.blocks)
+
+    def sample(self, hp):
+        """``(block notation, residual)`` for ``hp``, e.g. ``("BG(2,4)", True)``."""
+        kind = sample(hp, "block", self.blocks)
+        grouping, bottleneck = {}, None
+        if set(self.kinds()) & set(GROUPED):
+            with hp.conditional_scope("block", list(GROUPED)):
+                grouping = self._grouping(hp)
+        if set(self.kinds()) & set(BOTTLENECKED):
+            with hp.conditional_scope("block", list(BOTTLENECKED)):
+                bottleneck = sample(hp, "bottleneck", self.bottleneck)
+        return str(BlockSpec(kind, bottleneck=bottleneck, **grouping)), sample(hp, "residual", self.residual)
+
+    def _grouping(self, hp):
+        """``{"groups": g}`` or ``{"group_size": G}``; ``{}`` when inactive."""
+        options = [name for name in ("groups", "group_size") if getattr(self, name) is not None]
+        if len(options) == 1:
+            values = {options[0]: sample(hp, options[0], getattr(self, options[0]))}
+        else:
+            hp.Choice("grouping", options)
+            values = {}
+            for name in options:
+                with hp.conditional_scope("grouping", [name]):
+                    values[name] = sample(hp, name, getattr(self, name))
+        return {name: value for name, value in values.items() if value is not None}
