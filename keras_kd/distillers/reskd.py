@@ -255,17 +255,21 @@ class ResidualDistiller(keras.Model):
         return self.teacher(inputs, training=False) - self.previous_logits(inputs)
 
     def call(self, inputs, training=None):
+        """``S_{i-1} + R_i``; while training, a dict of ``previous``, ``residual``
+        and the ``teacher`` logits, the frozen networks run first (on torch CPU
+        a frozen pass after the trained one page-faults, see ``Distiller.call``)."""
         previous = self.previous_logits(inputs)
+        if not training:
+            return previous + self.res_student(inputs, training=training)
+        teacher = self.teacher(inputs, training=False)
         residual = self.res_student(inputs, training=training)
-        if training:
-            return {"previous": previous, "residual": residual}
-        return previous + residual
+        return {"previous": previous, "residual": residual, "teacher": teacher}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training:
             return weighted_mean(supervised_loss(y, y_pred), sample_weight)
         previous, residual = y_pred["previous"], y_pred["residual"]
-        target = ops.stop_gradient(self.teacher(x, training=False) - previous)
+        target = ops.stop_gradient(y_pred["teacher"] - previous)
         t = self.temperature
         if self.divergence == "l2":
             p = ops.softmax(ops.cast(residual, "float32") / t, axis=-1)
