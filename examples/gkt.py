@@ -12,7 +12,7 @@ accuracy against epoch time, to ``--output_dir``.
         [--model resnet-20] [--methods plain,stodepth,st,gkt] \\
         [--train_size 10000] [--epochs 4] [--seeds 0,1]
 
-Defaults are CPU-sized (about 25 min on 2 quiet cores with the CIFAR-10
+Defaults are CPU-sized (estimated 25 min on 2 quiet cores with the CIFAR-10
 JPEGs). Times are measured on the backend you run: skipped blocks save
 compute on TensorFlow and torch, not on JAX (``keras_kd.layers.skip``).
 ``--preset=paper`` is tang2024's ResNet recipe (from Ye et al. 2022): all

@@ -12,8 +12,9 @@ x axis) to ``--output_dir``.
         [--teacher wrn-16-2] [--blocks "G(4),G(N/4),B(2)"] [--reduced wrn-16-1] \\
         [--train_size 5000] [--epochs 4] [--seeds 0,1] [--teacher_path teacher.keras]
 
-Defaults are CPU-sized (about 20-30 min on 2 cores): WRN-16-2 teacher, 5,000
-training images, 4 epochs per student, 2 seeds. ``--preset=paper`` is the
+Defaults are CPU-sized (65 min wall, 43 min CPU, on a 2-core machine shared
+with other jobs): WRN-16-2 teacher, 5,000 training images, 4 epochs per
+student, 2 seeds. ``--preset=paper`` is the
 paper's Table 3: WRN-40-2 teacher, every block of the table, reduced
 16-2 / 40-1 / 16-1, all images, 200 epochs, lr x0.2 at epochs 60/120/160.
 """

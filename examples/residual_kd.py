@@ -14,7 +14,8 @@ teacher, Baseline, NR-baseline, "Acc. drop" = Baseline - NR-baseline and
         [--network wrn-16-2] [--table "G16:g2,g4"] [--table "g2:G8,G16"] \\
         [--train_size 5000] [--epochs 4] [--seeds 0,1]
 
-Defaults are CPU-sized (about 20 min on 2 cores). ``--preset=paper`` is
+Defaults are CPU-sized (43 min wall, 33 min CPU, on a 2-core machine shared
+with other jobs). ``--preset=paper`` is
 Table 3's setting: WRN-22-2 (dropout 0.3), both tables with g, G in
 {2, 4, 8, 16} (teachers G1..G16 / g2..g16), all images, 120 epochs, lr x0.2
 at 30/60/90 -- on CIFAR-100 in the paper (``--source cifar100`` with tfds).

@@ -14,7 +14,8 @@ resumes after the last finished stage.
         [--teacher resnet-32] [--student resnet-14] [--res_students resnet-8,resnet-8] \\
         [--train_size 10000] [--epochs 6] [--teacher_epochs 10]
 
-Defaults are CPU-sized (about 30 min on 2 cores). ``--preset=paper``:
+Defaults are CPU-sized (estimated 15-20 min on 2 quiet cores, not yet
+measured). ``--preset=paper``:
 ResNet-110 -> ResNet-20 with ResNet-14 / ResNet-8 res-students, all images,
 250 epochs, lr 0.1 /10 at 150 and 200 (here: the x0.2 step schedule),
 weight decay 1e-4, as in li2021 §IV-A.
