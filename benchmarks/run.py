@@ -25,7 +25,7 @@ from absl import app, flags
 from benchmarks import common, machine
 
 SUITES = ("kd_overhead", "backends", "cheap_students", "group_conv", "skip_block",
-          "data_pipeline", "gkt_epoch")
+          "data_pipeline", "gkt_epoch", "reskd_adaptive", "torch_profile")
 # Overrides of each suite's PARAMS defaults for ``benchmarks.run``.
 RUN_PARAMS = {
     "kd_overhead": {"repeats": 5},
@@ -35,6 +35,8 @@ RUN_PARAMS = {
     "skip_block": {"repeats": 3},
     "data_pipeline": {"repeats": 3},
     "gkt_epoch": {"repeats": 3},
+    "reskd_adaptive": {"repeats": 5},
+    "torch_profile": {},
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -50,7 +52,7 @@ def suite_params(name, module, repeats=0, overrides=()):
     """The suite's defaults, then RUN_PARAMS, ``repeats`` and ``suite.name=value`` items."""
     params = {key: default for key, (default, _) in module.PARAMS.items()}
     params.update(RUN_PARAMS.get(name, {}))
-    if repeats:
+    if repeats and "repeats" in params:
         params["repeats"] = repeats
     for item in overrides:
         key, _, value = item.partition("=")

@@ -140,13 +140,10 @@ def train(model, train_data, epochs=None, validation_data=None, callbacks=None):
 
 
 def accuracy(model, test_data):
-    """Top-1 accuracy of a network's logits on a dataset of (images, labels)."""
-    correct = total = 0
-    for images, labels in test_data:
-        logits = model(images, training=False)
-        correct += int(np.sum(np.argmax(keras.ops.convert_to_numpy(logits), axis=-1) == labels.numpy()))
-        total += len(labels)
-    return correct / total
+    """Top-1 accuracy of a network's logits on an unshuffled dataset of (images, labels)."""
+    logits = model.predict(test_data.map(lambda images, labels: images), verbose=0)
+    labels = np.concatenate([labels.numpy() for _, labels in test_data])
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
 def seeds():
@@ -233,15 +230,10 @@ def network(name, info, block="S", **kwargs):
     return kd.models.get_model(name, info["num_classes"], block=block, input_shape=info["input_shape"], **kwargs)
 
 
-def load_model(path):
-    """A ``.keras`` file saved by these scripts (safe mode)."""
-    return keras.saving.load_model(path, safe_mode=True)
-
-
 def fit_or_load(path, build, train_data, epochs=None):
     """The model saved at ``path``, or ``build()`` trained from labels when no path is given."""
     if path:
-        return load_model(path)
+        return kd.files.load_model(path)
     model = build()
     train(model, train_data, epochs=epochs)
     return model

@@ -1,8 +1,10 @@
-"""Writing results: atomic files (complete or absent, never partial) and markdown tables."""
+"""Files: atomic writes (complete or absent, never partial), markdown tables,
+and ``.keras`` loading with clear errors."""
 
 import contextlib
 import json
 import os
+import zipfile
 
 
 @contextlib.contextmanager
@@ -49,3 +51,59 @@ def save_model(model, path):
     """``model.save(path)`` atomically (``path`` ends in ``.keras``)."""
     with atomic_path(path) as temporary:
         model.save(temporary)
+
+
+def load_model(path, safe_mode=True, custom_objects=None):
+    """``keras.saving.load_model`` (safe mode by default) with clear errors.
+
+    Keras reports a truncated or corrupted archive as "File not found" and
+    an unregistered class as a deserialization ``TypeError``; here a missing
+    file raises ``FileNotFoundError``, a damaged one ``ValueError`` saying
+    so, and one holding classes nobody registered a ``ValueError`` listing
+    them. All name ``path``. Unsafe content (a Python lambda) keeps Keras'
+    own error under ``safe_mode=True``.
+    """
+    import keras
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"`path` must be an existing .keras file. Received: path={path!r}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            damaged = damaged and f"bad checksum of {damaged}"
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+        damaged = f"{type(error).__name__}: {error}"
+    if damaged:
+        raise ValueError(
+            f"`path` is not a readable .keras archive (truncated or corrupted: {damaged}). "
+            f"Received: path={path!r}"
+        )
+    unknown = sorted(set(_unregistered_classes(config, custom_objects or {})))
+    if unknown:
+        raise ValueError(
+            f"`path` holds classes that are not registered: {unknown}. Import the module that "
+            "defines them (keras_kd's classes register on `import keras_kd`) or pass "
+            f"`custom_objects`. Received: path={path!r}"
+        )
+    return keras.saving.load_model(path, safe_mode=safe_mode, custom_objects=custom_objects)
+
+
+def _unregistered_classes(config, custom_objects):
+    """Registered names of the non-Keras classes in a model config that cannot be found."""
+    import keras
+
+    if isinstance(config, list):
+        for item in config:
+            yield from _unregistered_classes(item, custom_objects)
+        return
+    if not isinstance(config, dict):
+        return
+    module, name = config.get("module") or "", config.get("registered_name")
+    builtin = module == "keras" or module.startswith("keras.")
+    if "class_name" in config and isinstance(name, str) and not builtin:
+        if keras.saving.get_registered_object(name, custom_objects) is None:
+            yield name
+    for value in config.values():
+        yield from _unregistered_classes(value, custom_objects)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import common, kd_overhead, machine, run
+from benchmarks import common, kd_overhead, machine, reskd_adaptive, run, torch_profile
 
 
 def timing(median):
@@ -46,3 +46,25 @@ def test_results_md_is_written_atomically_from_the_record(tmp_path):
 
 def test_captioned_table():
     assert common.captioned_table("c", ["a", "b"], [[1, 2]]) == "c\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+
+
+def test_reskd_report_gives_accuracy_loss_saving_and_goal():
+    measured = {"threshold": 0.5, "members": ["s0", "r1"], "accuracy": {"full": 0.80, "adaptive": 0.798},
+                "mflops": {"full": 68.0, "adaptive": 50.0}, "skipped": 0.66,
+                "ms_per_example": {"full": timing(1.0), "adaptive": timing(0.75)}}
+    text = reskd_adaptive.report({"jax": measured, "torch": {"missing": "e.keras"}},
+                                 {k: v for k, (v, _) in reskd_adaptive.PARAMS.items()})
+    assert "| jax | 0.500 | 80.00 / 79.80 | +0.20 | 68.0 / 50.0 | 66% | 1 (±10%) / 0.75 (±10%) | 25% | yes |" in text
+    assert "| torch | no e.keras: run examples/reskd.py first |" in text
+
+
+def test_torch_profile_groups_ops_and_reports_shares():
+    assert [torch_profile.group_of(op) for op in (
+        "aten::mkldnn_convolution", "aten::convolution_backward", "aten::native_batch_norm", "aten::copy_",
+        "aten::mul")] == ["convolution", "convolution", "batch_norm", "layout_copies", "other"]
+    profiled = {"convolution": 50.0, "batch_norm": 0.0, "layout_copies": 25.0, "other": 25.0, "total": 100.0,
+           "top_ops": [["aten::copy_", 25.0]]}
+    text = torch_profile.report({"torch": {"KD keras_kd": profiled}, "jax": {}}, {"batch": 64, "steps": 5})
+    assert "| torch | KD keras_kd | 50 (50%) | 0 (0%) | 25 (25%) | 25 (25%) | 100 | aten::copy_ 25.0 |" in text
+    assert "| jax" not in text
+    assert "repeats" not in run.suite_params("torch_profile", torch_profile, repeats=3)  # it has none

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import keras_kd as kd
+from keras_kd.distillers import reskd
 from tests.test_distillation_terms import softmax
 
 CLASSES = 5
@@ -172,7 +173,7 @@ def test_stage_round_trip_and_bad_arguments(tmp_path):
         kd.ResidualDistiller(other, teacher, [s0])
 
 
-def reskd_run(tmp_path, energy_ratio, candidates=2):
+def reskd_run(tmp_path, energy_ratio, candidates=2, **kwargs):
     teacher, s0, *res = members(2 + candidates)
     x = images(16)
     y = np.arange(16) % 5
@@ -180,14 +181,14 @@ def reskd_run(tmp_path, energy_ratio, candidates=2):
         teacher, s0, res, (x, y), x[:8],
         optimizer_fn=lambda: keras.optimizers.SGD(0.01),
         fit_kwargs={"epochs": 1, "batch_size": 8, "verbose": 0},
-        energy_ratio=energy_ratio, directory=str(tmp_path),
+        energy_ratio=energy_ratio, directory=str(tmp_path), **kwargs,
     )
 
 
 def test_train_reskd_stops_by_the_energy_rule_and_resumes(tmp_path):
     ensemble, record = reskd_run(tmp_path / "stop", energy_ratio=0.0)
     assert len(ensemble.members) == 2  # repeat-until: one res-student, then the rule holds
-    assert record["threshold"] == pytest.approx(record["energies"][-1]) == pytest.approx(ensemble.threshold)
+    assert record["threshold"] == pytest.approx(0.9 * record["energies"][-1]) == pytest.approx(ensemble.threshold)
     assert sorted(p.name for p in (tmp_path / "stop").iterdir()) == ["reskd.json", "stage_0.keras", "stage_1.keras"]
     full, record = reskd_run(tmp_path / "all", energy_ratio=1e9)
     assert len(full.members) == 3 and len(record["energies"]) == 3
@@ -196,3 +197,20 @@ def test_train_reskd_stops_by_the_energy_rule_and_resumes(tmp_path):
     resumed, again = reskd_run(tmp_path / "all", energy_ratio=1e9)  # every stage on disk: no training
     np.testing.assert_array_equal(resumed.predict_on_batch(x), first)
     assert again["energies"] == pytest.approx(record["energies"])
+    _, eq10 = reskd_run(tmp_path / "all", energy_ratio=1e9, threshold_ratio=1.0)
+    assert eq10["threshold"] == pytest.approx(record["energies"][-1])
+
+
+@pytest.mark.parametrize("name, value", [("energy_ratio", -0.1), ("threshold_ratio", "0.9"),
+                                         ("threshold_ratio", True)])
+def test_train_reskd_rejects_bad_ratios_before_training(tmp_path, name, value):
+    with pytest.raises(ValueError, match=__import__("re").escape(f"{name}={value!r}")):
+        reskd_run(tmp_path, **{"energy_ratio": 0.9, name: value})
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_gathered_rows_are_padded_to_one_of_eight_sizes():
+    sizes = {reskd._bucket(count, 256) for count in range(1, 257)}
+    assert sizes == {32 * k for k in range(1, 9)}
+    assert all(0 <= reskd._bucket(c, 256) - c < 32 for c in range(1, 257))
+    assert reskd._bucket(3, 5) == 3 and reskd._bucket(5, 5) == 5

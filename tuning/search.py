@@ -117,7 +117,7 @@ def load_teacher(train, validation, num_classes):
     path = FLAGS.teacher_path or os.path.join(FLAGS.output_dir, "teacher.keras")
     if os.path.exists(path):
         print(f"Teacher: {path}")
-        return keras.saving.load_model(path)
+        return kd.files.load_model(path)
     if FLAGS.teacher_path:
         raise FileNotFoundError(f"No such file: --teacher_path={FLAGS.teacher_path!r}")
     teacher = kd.models.get_model(FLAGS.teacher, num_classes, input_shape=train[0].shape[1:])

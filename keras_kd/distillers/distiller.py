@@ -21,6 +21,7 @@ What it guarantees, where ``keras.distillation`` (Keras 3.15) does not:
 import keras
 
 from keras_kd.api import deserialize_fields, register, serialize
+from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.taps import TapExtractor, check_built_model
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
@@ -28,7 +29,7 @@ from keras_kd.losses.terms import KD, DistillationTerm
 
 
 @register
-class Distiller(TrainingLogs, keras.Model):
+class Distiller(FitChecks, TrainingLogs, keras.Model):
     """Distils ``teacher`` into ``student`` (crowley2018, jha2020; Hinton et al.).
 
     The training loss is
@@ -64,6 +65,8 @@ class Distiller(TrainingLogs, keras.Model):
     >>> distiller.fit(train_ds, epochs=1)  # doctest: +SKIP
     >>> distiller.student.save("student.keras")  # doctest: +SKIP
     """
+
+    input_network_attribute = "student"
 
     def __init__(self, student, teacher, losses=None, student_loss_weight=None, **kwargs):
         kwargs.setdefault("name", "distiller")

@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from keras_kd.api import deserialize_fields, register, serialize
+from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.taps import check_built_model, logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import (
@@ -58,7 +59,7 @@ def mutual_losses(peer_logits, y, temperature=1.0, reduction="sum", kl_weight=1.
 
 
 @register
-class MutualDistiller(keras.Model):
+class MutualDistiller(FitChecks, keras.Model):
     """Trains ``peers`` together: DML, or DCM with ``auxiliary=True``.
 
     Args:
@@ -83,6 +84,8 @@ class MutualDistiller(keras.Model):
     >>> mutual.compile(keras.optimizers.SGD(0.1, momentum=0.9))
     >>> mutual.fit(train_ds, epochs=200)  # doctest: +SKIP
     """
+
+    input_network_attribute = "peers"
 
     def __init__(self, peers, temperature=1.0, kl_weight=1.0, reduction="sum", auxiliary=False, **kwargs):
         kwargs.setdefault("name", "mutual_distiller")

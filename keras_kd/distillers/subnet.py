@@ -14,6 +14,7 @@ import keras
 
 from keras_kd.api import deserialize_fields, serialize
 from keras_kd.distillers.taps import check_built_model
+from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.models.staged import StagedNet
@@ -44,13 +45,15 @@ def split_inputs(inputs):
     return inputs, None
 
 
-class SubnetTrainer(TrainingLogs, keras.Model):
+class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
     """Base: holds ``model``, splits inputs, evaluates the full net.
 
     Args:
         model: a built ``keras_kd.models`` ``StagedNet``.
         seed: int seed of the subnet sampling (``None``: random).
     """
+
+    input_network_attribute = "model"
 
     def __init__(self, model, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -125,7 +125,7 @@ class _FeatureTerm(DistillationTerm):
                 raise ValueError(
                     f"{type(self).__name__} needs equal spatial sizes: student tap "
                     f"{student_tap!r} has shape {tuple(s_shape)}, teacher tap "
-                    f"{teacher_tap!r} has shape {tuple(t_shape)}"
+                    f"{teacher_tap!r} has shape {tuple(t_shape)}. Received: taps={self.taps_arg!r}"
                 )
         self.pairs = pairs
         self.taps = tuple(pairs)

@@ -1,0 +1,99 @@
+"""Checks of ``fit``'s data before any step runs.
+
+A wrong image size, label layout or class count otherwise fails deep in a
+backend's traced step (and on JAX a failed trace leaves the variables
+emptied, DESIGN.md §4); NaN images train to NaN weights silently. Every
+trainer checks ``x`` and ``y`` against its input network first: in-memory
+arrays fully (shapes, finite values, label range), ``tf.data`` datasets by
+their ``element_spec`` (values are only seen while training: use
+``keras.callbacks.TerminateOnNaN`` there).
+"""
+
+import numpy as np
+
+from keras_kd.distillers.taps import logits_shape
+from keras_kd.models.staged import StagedNet
+
+
+def image_shape(model):
+    """``(height, width, channels)`` a built model takes, or None if unknown."""
+    if isinstance(model, StagedNet):
+        return tuple(model.input_shape_arg)
+    try:
+        return tuple(model.input_shape[1:])
+    except (AttributeError, ValueError):
+        return None
+
+
+def _shape(value):
+    shape = getattr(value, "shape", None)
+    return None if shape is None else tuple(None if d is None else int(d) for d in shape)
+
+
+def check_images(shape, expected, values=None):
+    """Raises ValueError naming ``x`` for images of the wrong shape or not finite."""
+    if shape is None or expected is None:
+        return
+    size_ok = len(shape) == len(expected) + 1 and all(
+        e is None or s is None or s == e for s, e in zip(shape[1:], expected)
+    )
+    if not size_ok:
+        raise ValueError(
+            f"`x` must be images of shape (batch, {', '.join(map(str, expected))}) for this "
+            f"model. Received: x with shape {shape}"
+        )
+    if values is not None and np.issubdtype(values.dtype, np.floating):
+        bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+        if bad:
+            raise ValueError(f"`x` must be finite. Received: x with {bad} NaN or inf values")
+
+
+def check_labels(shape, classes, values=None):
+    """Raises ValueError naming ``y`` unless it is sparse (batch,)/(batch, 1) labels
+    in ``[0, classes)`` or one-hot (batch, classes)."""
+    if shape is None:
+        return
+    one_hot = len(shape) == 2 and shape[1] == classes and classes != 1
+    sparse = len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)
+    if not (one_hot or sparse):
+        raise ValueError(
+            f"`y` must be sparse labels (batch,) or one-hot labels (batch, {classes}) for "
+            f"networks that predict {classes} classes. Received: y with shape {shape}"
+        )
+    if values is not None and sparse and np.size(values):
+        low, high = np.min(values), np.max(values)
+        if low < 0 or high >= classes or not np.all(np.equal(np.mod(values, 1), 0)):
+            wrong = next(v for v in np.ravel(values).tolist() if v < 0 or v >= classes or v % 1)
+            raise ValueError(
+                f"`y` must hold class indices in [0, {classes}): the networks predict "
+                f"{classes} classes. Received: y with label {wrong!r}"
+            )
+
+
+def check_fit_data(x, y, model):
+    """Checks ``fit``'s ``x`` (images, or ``(images, index)``) and ``y`` for ``model``."""
+    classes = logits_shape(model)[-1]
+    spec = getattr(x, "element_spec", None)
+    if spec is not None:
+        features, labels = (spec[0], spec[1]) if isinstance(spec, tuple) and len(spec) > 1 else (spec, None)
+        images = features[0] if isinstance(features, tuple) else features
+        check_images(_shape(images), image_shape(model))
+        check_labels(_shape(labels), classes)
+        return
+    images = x[0] if isinstance(x, (tuple, list)) and x else x
+    values = images if isinstance(images, np.ndarray) else None
+    check_images(_shape(images), image_shape(model), values)
+    labels = np.asarray(y) if isinstance(y, (np.ndarray, list)) else y
+    check_labels(_shape(labels), classes, labels if isinstance(labels, np.ndarray) else None)
+
+
+class FitChecks:
+    """Mixin: ``fit`` first checks its data against the network named by the
+    class's ``input_network_attribute`` (the first one of a list)."""
+
+    input_network_attribute = None
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        network = getattr(self, self.input_network_attribute)
+        check_fit_data(x, y, network[0] if isinstance(network, list) else network)
+        return super().fit(x, y, *args, **kwargs)
