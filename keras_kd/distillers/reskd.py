@@ -9,10 +9,12 @@
 export). ``predict_adaptive`` is Algorithm 2, sample-adaptive inference:
 each example stops adding res-students once its energy exceeds the
 threshold, and the remaining res-students run only on the rows still
-active -- gathered into a smaller batch (padded up to a multiple of an
-eighth of the batch, so jit-compiled backends such as JAX see at most
-eight static shapes and at most an eighth of a batch is wasted), so
-skipped examples cost nothing.
+active, gathered into a smaller batch, so skipped examples cost nothing.
+A member whose predict function is XLA-compiled (``member.jit_compile``:
+JAX, TensorFlow on GPU) recompiles for every new batch size, so its rows
+are padded up to a multiple of an eighth of the batch (at most eight
+shapes, at most an eighth of a batch wasted); TensorFlow's CPU graph
+(``reduce_retracing``) and torch take any size unpadded.
 
 Energy (eq. 8): ``||softmax(logits)||_2^2`` per example, in (1/C, 1].
 Two readings of Algorithm 2's per-example energy ``E_i``:
@@ -146,7 +148,7 @@ class ResidualEnsemble(keras.Model):
             active = np.nonzero(current <= self.threshold)[0]
             if not len(active):
                 break
-            size = _bucket(len(active), len(x))
+            size = _bucket(len(active), len(x)) if member.jit_compile else len(active)
             rows = np.concatenate([active, np.repeat(active[:1], size - len(active))])
             residual = np.asarray(member.predict_on_batch(x[rows]), np.float32)[: len(active)]
             logits[active] = logits[active] + residual
