@@ -170,3 +170,26 @@ def test_auto_policy_follows_the_measured_table(backend, device, groups, channel
     from keras_kd.layers import group_conv_policy
 
     assert group_conv_policy.choose(groups, channels, backend, device) == want
+
+
+def reference_pads(size, k, s, d, padding):
+    """Independent zero padding (before, after) of one spatial dim."""
+    if padding == "valid":
+        return 0, 0
+    total = d * (k - 1) if padding == "symmetric" else max((-(-size // s) - 1) * s + d * (k - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("padding", ["same", "valid", "symmetric"])
+@pytest.mark.parametrize("strides, dilation", [(1, 1), (2, 1), (1, 2)])
+def test_native_conv_equals_padded_ops_conv(rng, padding, strides, dilation):
+    """On torch "native" bypasses ops.conv (keras_kd.layers.torch_conv); same numbers."""
+    x = rng.standard_normal((2, 9, 8, 8)).astype("float32")
+    layer = GroupConv2D(6, 3, groups=2, strides=strides, dilation_rate=dilation, padding=padding,
+                        implementation="native")
+    y = ops.convert_to_numpy(layer(x))
+    kernel = layer.get_weights()[0]
+    pads = [reference_pads(n, 3, strides, dilation, padding) for n in x.shape[1:3]]
+    padded = np.pad(x, [(0, 0), *pads, (0, 0)])
+    want = ops.convert_to_numpy(ops.conv(padded, kernel, strides, "valid", dilation_rate=dilation))
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)

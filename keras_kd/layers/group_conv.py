@@ -13,6 +13,10 @@ computation per backend and device:
 * ``"dense"``: one ordinary conv with a block-diagonal kernel (``groups``
   times the multiply-adds, but the fastest path on XLA CPU for few groups).
 
+On torch, ``"native"`` calls torch's conv on the channels-last tensor
+directly (``keras_kd.layers.torch_conv``), skipping the layout copies of
+Keras' ``ops.conv``.
+
 Strides above 1 together with a dilation above 1 (which Keras' conv ops
 reject) are computed exactly by spreading the kernel onto its dilated grid
 and convolving with dilation 1.
@@ -22,7 +26,7 @@ import keras
 from keras import ops
 
 from keras_kd.api import register
-from keras_kd.layers import group_conv_policy
+from keras_kd.layers import group_conv_policy, torch_conv
 
 IMPLEMENTATIONS = ("auto", "native", "split", "depthwise", "dense")
 PADDINGS = ("same", "valid", "symmetric")
@@ -199,7 +203,9 @@ class GroupConv2D(keras.layers.Layer):
                 initializer=self.bias_initializer,
                 regularizer=self.bias_regularizer,
             )
-        self._conv = getattr(self, "_conv_" + self._chosen_implementation())
+        chosen = self._chosen_implementation()
+        self._torch_native = chosen == "native" and keras.backend.backend() == "torch"
+        self._conv = getattr(self, "_conv_" + chosen)
 
     def _chosen_implementation(self):
         if self.groups == 1:
@@ -223,11 +229,19 @@ class GroupConv2D(keras.layers.Layer):
         """Input and conv padding mode, with symmetric padding made explicit."""
         if self.padding != "symmetric":
             return x, self.padding
-        pads = [(0, 0)]
-        for k, d in zip(self.kernel_size, self.dilation_rate):
+        return ops.pad(x, [(0, 0), *self._pads(x.shape), (0, 0)]), "valid"
+
+    def _pads(self, shape):
+        """``((top, bottom), (left, right))`` zero padding of ``padding`` for ``shape``."""
+        pads = []
+        for size, k, s, d in zip(shape[1:3], self.kernel_size, self.strides, self.dilation_rate):
             total = d * (k - 1)
+            if self.padding == "same":  # TensorFlow's rule: the extra pixel goes last
+                total = max((-(-size // s) - 1) * s + total + 1 - size, 0)
+            elif self.padding == "valid":
+                total = 0
             pads.append((total // 2, total - total // 2))
-        return ops.pad(x, pads + [(0, 0)]), "valid"
+        return tuple(pads)
 
     def _conv_native(self, x, kernel, dilation, padding):
         return ops.conv(x, kernel, self.strides, padding, dilation_rate=dilation)
@@ -258,8 +272,13 @@ class GroupConv2D(keras.layers.Layer):
     def call(self, inputs):
         kernel = ops.cast(self.kernel, self.compute_dtype)
         kernel, dilation = self._effective_kernel_and_dilation(kernel)
-        inputs, padding = self._padded(inputs)
-        outputs = self._conv(inputs, kernel, dilation, padding)
+        if self._torch_native:
+            outputs = torch_conv.conv2d_nhwc(
+                inputs, kernel, self.strides, self._pads(inputs.shape), _pair(dilation, "dilation"), self.groups
+            )
+        else:
+            inputs, padding = self._padded(inputs)
+            outputs = self._conv(inputs, kernel, dilation, padding)
         if self.bias is not None:
             outputs = outputs + ops.cast(self.bias, self.compute_dtype)
         return outputs
