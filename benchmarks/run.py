@@ -17,12 +17,12 @@ import datetime
 import importlib
 import json
 import os
-import tempfile
 import time
 
 from absl import app, flags
 
 from benchmarks import common, machine
+from keras_kd.files import write_json, write_text
 
 SUITES = ("kd_overhead", "backends", "cheap_students", "group_conv", "skip_block",
           "data_pipeline", "gkt_epoch", "reskd_adaptive", "torch_profile")
@@ -109,19 +109,6 @@ def render(record):
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path, text):
-    """Writes ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    handle, temp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "w") as f:
-            f.write(text)
-        os.chmod(temp, 0o644)  # mkstemp makes it private
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def main(_):
     names = SUITES if "all" in FLAGS.suite else FLAGS.suite
     unknown = sorted(set(names) - set(SUITES))
@@ -135,8 +122,8 @@ def main(_):
     record["machine"] = machine.describe()
     for name in names:
         record["suites"][name] = run_suite(name)
-        write_atomic(json_path, json.dumps(record, indent=1) + "\n")
-        write_atomic(os.path.join(FLAGS.out_dir, "RESULTS.md"), render(record))
+        write_json(json_path, record)
+        write_text(os.path.join(FLAGS.out_dir, "RESULTS.md"), render(record))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_results_md_is_written_atomically_from_the_record(tmp_path):
              "params": {"batch": 64, "repeats": 5}, "results": kd_results()}
     record = {"machine": machine.describe(), "suites": {"kd_overhead": entry}}
     path = tmp_path / "RESULTS.md"
-    run.write_atomic(str(path), run.render(record))
+    run.write_text(str(path), run.render(record))
     text = path.read_text()
     assert "cores" in text and "keras" in text
     assert ("python -m benchmarks.run --suite kd_overhead --backends torch "
