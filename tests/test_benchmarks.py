@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import common, kd_overhead, machine, reskd_adaptive, run, torch_profile
+from benchmarks import common, gkt_epoch, kd_overhead, machine, reskd_adaptive, run, torch_profile
 
 
 def timing(median):
@@ -68,3 +68,19 @@ def test_torch_profile_groups_ops_and_reports_shares():
     assert "| torch | KD keras_kd | 50 (50%) | 0 (0%) | 25 (25%) | 25 (25%) | 100 | aten::copy_ 25.0 |" in text
     assert "| jax" not in text
     assert "repeats" not in run.suite_params("torch_profile", torch_profile, repeats=3)  # it has none
+
+
+def test_gkt_epoch_report_gives_ratios_and_the_work_gkt_runs():
+    params = {k: v for k, (v, _) in gkt_epoch.PARAMS.items()}
+    measured = {"ms": {"plain": timing(1000), "gkt": timing(960), "gkt_all": timing(1030)},
+                "mechanism": "cond", "gkt_work": {"blocks": 0.9594, "macs": 0.9582}}
+    text = gkt_epoch.report({"torch": measured}, params)
+    assert "GKT at q = 0.2, 100 classes, knowledge table of 50,000 examples" in text
+    assert "| torch | cond | 1000 (±10%) | 960 (±10%) | 1030 (±10%) | 0.96 | 1.03 | 0.959 / 0.958 |" in text
+
+
+def test_gkt_work_fraction_follows_eq_5_to_7():
+    paper, steeper = (gkt_epoch.gkt_work_fraction("resnet-20", q, draws=2000) for q in (0.2, 0.5))
+    # ResNet-20 at q = 0.2: Eq. 7 keeps a stage's blocks with P >= 0.8, decreasing per group
+    assert 0.9 < paper["macs"] < 0.97 and 0.9 < paper["blocks"] < 0.97
+    assert steeper["macs"] < paper["macs"] - 0.05

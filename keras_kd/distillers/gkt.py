@@ -13,11 +13,12 @@ Algorithm 1 of tang2024, one training step per group t = 1..M, cycling:
 4. update the group knowledge ``K_t[I] = ema * p + (1 - ema) * K_t[I]``
    (Eq. 2), or ``K_t[I] = p`` the first time (Algorithm 1, line 8).
 
-The knowledge ``K`` (M x N x classes) and its exists mark (M x N) are
-non-trainable variables of the trainer, updated inside ``compute_loss`` as a
-sum-aggregated dense delta with ``assign_add``: row-exact under
-``tf.distribute.MirroredStrategy`` (a per-row scatter there loses rows,
-DESIGN.md §4) and under ``keras.distribution.DataParallel``.
+The knowledge ``K`` and its exists mark are non-trainable variables of the
+trainer with one row per (group, example), row ``(t - 1) * N + index`` ((M * N,
+classes) and (M * N,)), updated inside ``compute_loss`` on the batch's rows
+only (``replica_state.add_to_rows``): a step costs the same whatever N, and
+the update is row-exact under ``tf.distribute.MirroredStrategy`` and
+``keras.distribution.DataParallel``.
 """
 
 import keras
@@ -26,7 +27,7 @@ from keras import ops
 
 from keras_kd.api import register
 from keras_kd.distillers.gkt_sampler import SubnetSampler
-from keras_kd.distillers.replica_state import add_summed
+from keras_kd.distillers.replica_state import add_to_rows
 from keras_kd.distillers.subnet import SubnetTrainer, check_number
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import weighted_mean
@@ -123,10 +124,15 @@ class GKT(SubnetTrainer):
     (``keras.ops.cond``), so a step costs the sampled subnet. On JAX the
     gate is a mask (a runtime ``cond`` runs convs ~55x slower on XLA CPU,
     DESIGN.md §4): the full net is computed every step and GKT saves no
-    time there; static-subnet compilation is not implemented yet.
+    time there; static-subnet compilation is not implemented yet. At the
+    paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 95.8%
+    of a ResNet-32's multiply-adds (q = 0.5: 83%), which bounds the saving
+    (``benchmarks/gkt_epoch.py``).
 
     The knowledge table takes ``knowledge_bytes`` (M * N * classes * bytes)
-    plus the M * N exists mark; it is saved with the trainer (to resume),
+    plus the M * N exists mark (variables ``knowledge`` and ``exists``, row
+    ``(t - 1) * N + index``; ``group_knowledge()`` reads them per group); a
+    step updates only its batch's rows. The table is saved with the trainer (to resume),
     never with ``gkt.model``.
 
     Logs ``ce_loss`` (subnet cross-entropy) and ``gk_loss`` (the weighted
@@ -176,13 +182,13 @@ class GKT(SubnetTrainer):
         self.sampler = SubnetSampler(model, "exponential", q)
         self.q = self.sampler.q
         self.num_classes = int(model.output_shape_[-1])
-        shape = (self.num_groups, self.num_examples, self.num_classes)
+        rows = self.num_groups * self.num_examples
         state = dict(trainable=False, initializer="zeros", autocast=False)
         self.knowledge = self.add_weight(
-            shape=shape, dtype=knowledge_dtype, aggregation="sum", name="knowledge", **state
+            shape=(rows, self.num_classes), dtype=knowledge_dtype, aggregation="sum", name="knowledge", **state
         )
         self.exists = self.add_weight(
-            shape=shape[:2], dtype=knowledge_dtype, aggregation="sum", name="knowledge_exists", **state
+            shape=(rows,), dtype=knowledge_dtype, aggregation="sum", name="knowledge_exists", **state
         )
         replicated = dict(dtype="int32", aggregation="only_first_replica", **state)
         self.group = self.add_weight(shape=(), name="group", **replicated)
@@ -197,6 +203,12 @@ class GKT(SubnetTrainer):
     def knowledge_bytes(self):
         """Bytes of the group knowledge K: M * N * classes * bytes per value."""
         return self.num_groups * self.num_examples * self.num_classes * np.dtype(self.knowledge_dtype).itemsize
+
+    def group_knowledge(self):
+        """``(K, exists)`` as NumPy arrays of shapes (M, N, classes) and (M, N)."""
+        groups = (self.num_groups, self.num_examples)
+        knowledge = ops.convert_to_numpy(self.knowledge).reshape(groups + (self.num_classes,))
+        return knowledge, ops.convert_to_numpy(self.exists).reshape(groups)
 
     def next_subnet(self):
         """Draws this step's subnet (Eq. 1, Algorithm 1 line 3) into ``self.subnet``."""
@@ -222,16 +234,15 @@ class GKT(SubnetTrainer):
         return super().fit(x, y, *args, **kwargs)
 
     def _rows(self, group, index):
-        """Flat rows ``group * N + index`` of the (M * N, ...) views of the tables."""
+        """Rows ``group * N + index`` of the (M * N, ...) tables."""
         return group * self.num_examples + ops.cast(index, "int32")
 
     def train_loss(self, x, y, logits, sample_weight):
         _, index = x
         group = self.group.value
         source = self._rows(ops.maximum(group - 1, 0), index)  # t = 1 reads K_1
-        flat = ops.reshape(self.knowledge.value, (-1, self.num_classes))
-        target = ops.cast(ops.take(flat, source, axis=0), "float32")
-        have = ops.take(ops.reshape(self.exists.value, (-1,)), source, axis=0) > 0.5
+        target = ops.cast(ops.take(self.knowledge.value, source, axis=0), "float32")
+        have = ops.take(self.exists.value, source, axis=0) > 0.5
         temperature = self.temperature
         # softmax((T log K) / T) = K: this is T^2 KL(K || softmax(z / T)).
         log_target = temperature * ops.log(ops.maximum(target, 1e-30))
@@ -246,18 +257,13 @@ class GKT(SubnetTrainer):
         return ce + gk
 
     def update_knowledge(self, group, index, probabilities):
-        """Eq. 2 for group ``group`` (0-based) at ``index``, as a summed dense delta."""
+        """Eq. 2 for group ``group`` (0-based) at ``index``, on those rows only."""
         rows = self._rows(group, index)
-        flat = ops.reshape(self.knowledge.value, (-1, self.num_classes))
-        old = ops.cast(ops.take(flat, rows, axis=0), "float32")
-        seen = ops.take(ops.reshape(self.exists.value, (-1,)), rows, axis=0)
+        old = ops.cast(ops.take(self.knowledge.value, rows, axis=0), "float32")
+        seen = ops.take(self.exists.value, rows, axis=0)
         rate = ops.where(seen > 0.5, self.ema, 1.0)[:, None]
-        delta = ops.cast(rate * (probabilities - old), self.knowledge_dtype)
-        size = self.num_groups * self.num_examples
-        table = ops.scatter(rows[:, None], delta, (size, self.num_classes))
-        add_summed(self.knowledge, ops.reshape(table, self.knowledge.shape))
-        marks = ops.cast(1.0 - ops.cast(seen, "float32"), self.knowledge_dtype)
-        add_summed(self.exists, ops.reshape(ops.scatter(rows[:, None], marks, (size,)), self.exists.shape))
+        add_to_rows(self.knowledge, rows, rate * (probabilities - old))
+        add_to_rows(self.exists, rows, 1.0 - ops.cast(seen, "float32"))
 
     def get_config(self):
         config = super().get_config()

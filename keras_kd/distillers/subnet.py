@@ -10,6 +10,8 @@ restored with the trainer), batches that are ``(images, labels)`` or
 inference mode. Subclasses implement ``train_call`` and ``train_loss``.
 """
 
+import warnings
+
 import keras
 
 from keras_kd.api import deserialize_fields, serialize
@@ -74,6 +76,16 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
         if not training:
             return self.model(images, training=training)
         return self.train_call(images, index)
+
+    def train_step(self, *args, **kwargs):
+        """Keras' step. On torch a skipped block's weights get no gradient and
+        Keras skips their update (as ``torch.optim`` does after
+        ``zero_grad(set_to_none=True)``) with a warning per new subnet, which
+        is silenced here: skipping is the method. On TensorFlow and JAX they
+        get a zero gradient, so momentum still moves them."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Gradients do not exist for variables", UserWarning)
+            return super().train_step(*args, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training:

@@ -57,8 +57,8 @@ def gkt_rows_exact(gkt):
     for step in range(EPOCHS * steps_per_epoch):
         batch = step % steps_per_epoch
         expected[step % gkt.num_groups, batch * BATCH : (batch + 1) * BATCH] = 1.0
-    exists = keras.ops.convert_to_numpy(gkt.exists)
-    sums = keras.ops.convert_to_numpy(gkt.knowledge).sum(-1)
+    knowledge, exists = gkt.group_knowledge()
+    sums = knowledge.sum(-1)
     group = int(keras.ops.convert_to_numpy(gkt.group))
     return (
         np.array_equal(exists, expected)
