@@ -131,9 +131,9 @@ class GKT(SubnetTrainer):
 
     The knowledge table takes ``knowledge_bytes`` (M * N * classes * bytes)
     plus the M * N exists mark (variables ``knowledge`` and ``exists``, row
-    ``(t - 1) * N + index``; ``group_knowledge()`` reads them per group); a
-    step updates only its batch's rows. The table is saved with the trainer (to resume),
-    never with ``gkt.model``.
+    ``(t - 1) * N + index``; ``group_knowledge()`` reads them per group). A
+    step updates only its batch's rows. The table is saved with the trainer
+    (to resume), never with ``gkt.model``.
 
     Logs ``ce_loss`` (subnet cross-entropy) and ``gk_loss`` (the weighted
     KL), besides ``loss`` and compiled metrics; compiled metrics are on the

@@ -10,8 +10,6 @@ restored with the trainer), batches that are ``(images, labels)`` or
 inference mode. Subclasses implement ``train_call`` and ``train_loss``.
 """
 
-import warnings
-
 import keras
 
 from keras_kd.api import deserialize_fields, serialize
@@ -47,6 +45,23 @@ def split_inputs(inputs):
     return inputs, None
 
 
+def give_every_weight_a_gradient(model):
+    """torch: a zero ``.grad`` for every weight of ``model`` that has none.
+
+    Keras' torch step clears the gradients (to ``None``) before the loss and
+    accumulates into existing ones in ``backward``, so a skipped block's
+    weights end with a zero gradient, as on TensorFlow (``cond``) and JAX
+    (mask), instead of none: the optimizer then updates them alike on every
+    backend (momentum and weight decay still move them)."""
+    if keras.backend.backend() != "torch":
+        return
+    import torch
+
+    for variable in model.trainable_variables:
+        if variable.value.grad is None:
+            variable.value.grad = torch.zeros_like(variable.value)
+
+
 class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
     """Base: holds ``model``, splits inputs, evaluates the full net.
 
@@ -77,19 +92,10 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
             return self.model(images, training=training)
         return self.train_call(images, index)
 
-    def train_step(self, *args, **kwargs):
-        """Keras' step. On torch a skipped block's weights get no gradient and
-        Keras skips their update (as ``torch.optim`` does after
-        ``zero_grad(set_to_none=True)``) with a warning per new subnet, which
-        is silenced here: skipping is the method. On TensorFlow and JAX they
-        get a zero gradient, so momentum still moves them."""
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Gradients do not exist for variables", UserWarning)
-            return super().train_step(*args, **kwargs)
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training:
             return self.supervised(x, y, y_pred, sample_weight, training)
+        give_every_weight_a_gradient(self.model)
         return self.train_loss(x, y, y_pred, sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
