@@ -39,5 +39,4 @@ def add_to_rows(variable, rows, delta):
     elif backend == "torch":
         variable.value.index_add_(0, rows, delta)
     else:
-        old = ops.take(variable.value, rows, axis=0)
-        variable.assign(ops.scatter_update(variable.value, rows[:, None], old + delta))
+        variable.assign(ops.scatter_update(variable.value, rows[:, None], delta, reduction="add"))
