@@ -80,7 +80,11 @@ def test_gkt_epoch_report_gives_ratios_and_the_work_gkt_runs():
 
 
 def test_gkt_work_fraction_follows_eq_5_to_7():
-    paper, steeper = (gkt_epoch.gkt_work_fraction("resnet-20", q, draws=2000) for q in (0.2, 0.5))
+    def fraction(q, include_full):
+        return gkt_epoch.gkt_work_fraction("resnet-20", q, include_full, draws=2000)
+
     # ResNet-20 at q = 0.2: Eq. 7 keeps a stage's blocks with P >= 0.8, decreasing per group
-    assert 0.9 < paper["macs"] < 0.97 and 0.9 < paper["blocks"] < 0.97
-    assert steeper["macs"] < paper["macs"] - 0.05
+    with_full = fraction(0.2, True)
+    assert 0.9 < with_full["macs"] < 0.97 and 0.9 < with_full["blocks"] < 0.97
+    assert fraction(0.2, False)["macs"] < with_full["macs"] - 0.05  # t = 1 always skips a block
+    assert fraction(0.5, True)["macs"] < with_full["macs"] - 0.05

@@ -221,7 +221,7 @@ def test_fit_evaluate_and_float16_knowledge(rng, recwarn):
 
 def test_keras_round_trip(tmp_path, rng):
     gkt = kd.GKT(resnet(14), num_examples=8, beta=1.5, ema=0.4, q=0.3, temperature=2.0,
-                 include_full=False, seed=7)
+                 include_full=True, seed=7)
     gkt.compile(optimizer=keras.optimizers.SGD(0.01))
     x, y = data(rng, 8)
     gkt.fit((x, np.arange(8)), y, batch_size=4, epochs=1, verbose=0)
@@ -377,3 +377,18 @@ def test_a_skipped_block_gets_a_zero_gradient_on_every_backend(rng, recwarn):
     assert not np.array_equal(after_run, before)
     np.testing.assert_allclose(to_np(kernel), after_run + 0.9 * (after_run - before), rtol=1e-5, atol=1e-7)
     assert not [w for w in recwarn if "Gradients do not exist" in str(w.message)]
+
+
+@pytest.mark.parametrize("include_full", [False, True])
+def test_first_group_subnet_is_smaller_than_the_main_net_by_default(include_full):
+    kwargs = {"include_full": True} if include_full else {}
+    gkt = kd.GKT(resnet(20), num_examples=4, q=0.2, seed=0, **kwargs)
+    sizes = np.asarray(gkt.sampler.sizes)
+    full = 0
+    for _ in range(200):
+        gkt.group.assign(0)
+        full += int(np.array_equal(to_np(gkt.next_subnet()), sizes))
+    if include_full:
+        assert full > 100  # Eq. 7 keeps all of ResNet-20 with P = 0.8 x 0.96 x 0.992 = 0.76
+    else:
+        assert full == 0

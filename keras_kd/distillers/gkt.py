@@ -101,9 +101,15 @@ class GKT(SubnetTrainer):
         temperature: softmax temperature T of the stored knowledge and the
             KL, which is scaled by T^2 (Hinton). The paper is silent; its
             ``p`` is the plain softmax, so the default is 1.
-        include_full: whether the subnet drawn from the main net may be the
-            main net itself. Eq. 7 allows it (default ``True``); ``False``
-            draws from Eq. 7 conditioned on at least one skipped block.
+        include_full: whether the subnet drawn from the main net (t = 1)
+            may be the main net itself. Eq. 7 allows it; the default
+            ``False`` draws from Eq. 7 conditioned on at least one skipped
+            block, as tang2024 describes its cost ("only one subnet with
+            lower FLOPs forwards and backwards at each iteration", appendix;
+            "SIS sampling starts from the main net and drops some layers",
+            B2) and as its Table 13 time needs (0.92x plain for WRN-28-10,
+            whose subnets run 86% of the multiply-adds this way but 95% with
+            ``True``).
         knowledge_dtype: storage of ``K``: ``"float32"`` or ``"float16"``
             (half the memory; the update is then rounded to float16).
         seed: int seed of the sampling (``None``: random).
@@ -125,9 +131,9 @@ class GKT(SubnetTrainer):
     gate is a mask (a runtime ``cond`` runs convs ~55x slower on XLA CPU,
     DESIGN.md §4): the full net is computed every step and GKT saves no
     time there; static-subnet compilation is not implemented yet. At the
-    paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 95.8%
-    of a ResNet-32's multiply-adds (q = 0.5: 83%), which bounds the saving
-    (``benchmarks/gkt_epoch.py``).
+    paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 89.5%
+    of a ResNet-32's multiply-adds (95.8% with ``include_full=True``),
+    which bounds the saving (``benchmarks/gkt_epoch.py``).
 
     The knowledge table takes ``knowledge_bytes`` (M * N * classes * bytes)
     plus the M * N exists mark (variables ``knowledge`` and ``exists``, row
@@ -158,7 +164,7 @@ class GKT(SubnetTrainer):
         ema=0.5,
         q=0.2,
         temperature=1.0,
-        include_full=True,
+        include_full=False,
         knowledge_dtype="float32",
         seed=None,
         **kwargs,
