@@ -354,7 +354,7 @@ class OneGateTrainer(kd.distillers.subnet.SubnetTrainer):
     def train_call(self, images, index):
         gates = [None] * len(self.model.blocks)
         gates[self.skipped] = self.skip.value < 1
-        return self.model(images, training=True, block_gates=gates)
+        return self.run_subnet(images, gates)
 
     def train_loss(self, x, y, logits, sample_weight):
         return self.supervised(x, y, logits, sample_weight)

@@ -132,8 +132,12 @@ class GKT(SubnetTrainer):
     DESIGN.md §4): the full net is computed every step and GKT saves no
     time there; static-subnet compilation is not implemented yet. At the
     paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 89.5%
-    of a ResNet-32's multiply-adds (95.8% with ``include_full=True``),
-    which bounds the saving (``benchmarks/gkt_epoch.py``).
+    of a ResNet-32's multiply-adds (95.8% with ``include_full=True``) and
+    86.5% of a WRN-28-10's, which bounds the saving; measured on a CPU, a
+    WRN-28-10 GKT epoch takes 0.86-0.87x a plain one on TensorFlow and
+    torch (``benchmarks/gkt_epoch.py``; tang2024 Table 13: 0.92 on GPUs).
+    Narrow nets save less time than multiply-adds: their early-stage
+    blocks, which GKT seldom drops, carry most of the elementwise work.
 
     The knowledge table takes ``knowledge_bytes`` (M * N * classes * bytes)
     plus the M * N exists mark (variables ``knowledge`` and ``exists``, row
@@ -232,7 +236,7 @@ class GKT(SubnetTrainer):
             raise ValueError(NO_INDEX + f"Received images only: x={images!r}")
         check_index_spec(index.shape, index.dtype)
         counts = self.next_subnet()
-        return self.model(images, training=True, block_gates=self.sampler.gates(counts))
+        return self.run_subnet(images, self.sampler.gates(counts))
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """``keras.Model.fit``; checks first that batches carry a valid index."""

@@ -61,7 +61,7 @@ class StimulativeTraining(SubnetTrainer):
     def train_call(self, images, index):
         main = self.model(images, training=True)
         counts = self.sampler.sample(self.sampler.sizes, self.seed_generator)[0]
-        subnet = self.model(images, training=True, block_gates=self.sampler.gates(counts))
+        subnet = self.run_subnet(images, self.sampler.gates(counts))
         return {"logits": main, "subnet_logits": subnet}
 
     def train_loss(self, x, y, y_pred, sample_weight):

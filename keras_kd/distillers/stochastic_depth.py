@@ -97,7 +97,7 @@ class StochasticDepth(SubnetTrainer):
 
     def train_call(self, images, index):
         survivors = self.sample_survivors(self.seed_generator)[0]
-        return self.model(images, training=True, **self.subnet_arguments(survivors))
+        return self.run_subnet(images, **self.subnet_arguments(survivors))
 
     def train_loss(self, x, y, logits, sample_weight):
         return self.supervised(x, y, logits, sample_weight)

@@ -7,7 +7,8 @@ a subnet of it (some blocks turned into the identity). They share: one
 seeded ``keras.random.SeedGenerator`` whose state is a variable (saved and
 restored with the trainer), batches that are ``(images, labels)`` or
 ``((images, index), labels)``, and evaluation/prediction on the full net in
-inference mode. Subclasses implement ``train_call`` and ``train_loss``.
+inference mode. Subclasses implement ``train_call`` (running subnets
+through ``run_subnet``) and ``train_loss``.
 """
 
 import keras
@@ -45,21 +46,29 @@ def split_inputs(inputs):
     return inputs, None
 
 
-def give_every_weight_a_gradient(model):
-    """torch: a zero ``.grad`` for every weight of ``model`` that has none.
+def positions_skipped(gates):
+    """torch: positions of the blocks whose gate is off this step (else ``()``)."""
+    if keras.backend.backend() != "torch" or gates is None:
+        return ()
+    return tuple(i for i, gate in enumerate(gates) if gate is not None and not bool(gate))
+
+
+def give_skipped_blocks_a_zero_gradient(model, skipped):
+    """torch: a zero ``.grad`` for the weights of ``model``'s blocks ``skipped``.
 
     Keras' torch step clears the gradients (to ``None``) before the loss and
     accumulates into existing ones in ``backward``, so a skipped block's
     weights end with a zero gradient, as on TensorFlow (``cond``) and JAX
     (mask), instead of none: the optimizer then updates them alike on every
     backend (momentum and weight decay still move them)."""
-    if keras.backend.backend() != "torch":
+    if not skipped:
         return
     import torch
 
-    for variable in model.trainable_variables:
-        if variable.value.grad is None:
-            variable.value.grad = torch.zeros_like(variable.value)
+    for position in skipped:
+        for variable in model.blocks[position].trainable_variables:
+            if variable.value.grad is None:
+                variable.value.grad = torch.zeros_like(variable.value)
 
 
 class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
@@ -84,6 +93,7 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
             raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
         self.model, self.seed = model, seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="subnet_seed")
+        self.skipped_blocks = ()
 
     def call(self, inputs, training=None):
         """Training: the method's outputs; otherwise the full net's logits."""
@@ -95,7 +105,7 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training:
             return self.supervised(x, y, y_pred, sample_weight, training)
-        give_every_weight_a_gradient(self.model)
+        give_skipped_blocks_a_zero_gradient(self.model, self.skipped_blocks)
         return self.train_loss(x, y, y_pred, sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -108,6 +118,12 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
         if self._compile_loss is not None:
             return super().compute_loss(x, y, logits, sample_weight, training)
         return weighted_mean(supervised_loss(y, logits), sample_weight) + regularization_loss(self.model)
+
+    def run_subnet(self, images, block_gates, branch_scales=None):
+        """The model's training logits with ``block_gates`` (and ``branch_scales``);
+        on torch, notes the blocks skipped (``compute_loss`` gives them zero gradients)."""
+        self.skipped_blocks = positions_skipped(block_gates)
+        return self.model(images, training=True, block_gates=block_gates, branch_scales=branch_scales)
 
     def train_call(self, images, index):
         raise NotImplementedError

@@ -17,6 +17,7 @@ from keras import layers, ops
 
 from keras_kd.api import register
 from keras_kd.layers import skip
+from keras_kd.layers.batch_norm import BatchNormalization
 from keras_kd.layers.block_spec import parse_block
 from keras_kd.layers.group_conv import GroupConv2D
 
@@ -25,9 +26,7 @@ BN_EPSILON = 1e-5
 
 
 def batch_norm(name):
-    return layers.BatchNormalization(
-        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
-    )
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
 
 def zero_pad_shortcut(x, filters, strides):
