@@ -77,6 +77,20 @@ def test_gkt_epoch_report_gives_ratios_and_the_work_gkt_runs():
     text = gkt_epoch.report({"torch": measured}, params)
     assert "GKT at q = 0.2, 100 classes, knowledge table of 50,000 examples" in text
     assert "| torch | cond | 1000 (±10%) | 960 (±10%) | 1030 (±10%) | 0.96 | 1.03 | 0.959 / 0.958 |" in text
+    assert "time floor" not in text
+
+
+def test_gkt_time_floor_is_plain_minus_the_blocks_gkt_skips():
+    work = {"blocks": 0.8, "macs": 0.8, "sizes": [4, 4, 4], "min_keep": [1, 1, 1], "kept": [4.0, 3.5, 2.5]}
+    ms = {"plain": timing(1200), "gkt": timing(1100), "gkt_all": timing(1210),
+          "cut-1": timing(900), "cut-2": timing(1000), "cut-3": timing(1050)}
+    # one block costs 100 / 66.7 / 50 ms per stage; GKT skips 0 / 0.5 / 1.5 of them on average
+    floor = gkt_epoch.time_floor(ms, work)
+    assert floor == pytest.approx(1 - (0.5 * 200 / 3 + 1.5 * 50) / 1200)
+    params = {**{k: v for k, (v, _) in gkt_epoch.PARAMS.items()}, "floor": True}
+    text = gkt_epoch.report({"tensorflow": {"ms": ms, "mechanism": "cond", "gkt_work": work, "time_floor": floor}},
+                            params)
+    assert "| time floor |" in text and text.splitlines()[-1].endswith("| 0.800 / 0.800 | 0.910 |")
 
 
 def test_gkt_work_fraction_follows_eq_5_to_7():
@@ -85,6 +99,8 @@ def test_gkt_work_fraction_follows_eq_5_to_7():
 
     # ResNet-20 at q = 0.2: Eq. 7 keeps a stage's blocks with P >= 0.8, decreasing per group
     with_full = fraction(0.2, True)
+    assert with_full["sizes"] == [3, 3, 3] and with_full["min_keep"] == [1, 1, 1]
+    assert 2.9 < with_full["kept"][0] <= 3 and 1 <= with_full["kept"][2] < with_full["kept"][0]
     assert 0.9 < with_full["macs"] < 0.97 and 0.9 < with_full["blocks"] < 0.97
     assert fraction(0.2, False)["macs"] < with_full["macs"] - 0.05  # t = 1 always skips a block
     assert fraction(0.5, True)["macs"] < with_full["macs"] - 0.05
