@@ -30,8 +30,8 @@ target's reference): WRN-28-10, 100 classes and a knowledge table of
 and 6-step epochs (two sampling loops) to fit a CPU. A narrower net is a
 different measurement, not a cheaper one: WRN-28-2's time floor on a
 2-core CPU is 0.91-0.96 (its elementwise work weighs more than its
-multiply-adds), so no GKT implementation can reach 0.90 there. ``steps`` should be a multiple
-of M so every epoch covers whole sampling loops. Also reported: the skip
+multiply-adds), so no GKT implementation can reach 0.90 there. ``steps``
+should be a multiple of M so every epoch covers whole sampling loops. Also reported: the skip
 mechanism of the backend (``keras_kd.layers.skip``: ``cond`` skips the
 compute, ``mask`` does not) and the mean fraction of the blocks and of the
 multiply-adds GKT's sampled subnets run (expectation over 4,000 sampling

@@ -134,7 +134,7 @@ class GKT(SubnetTrainer):
     paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 89.5%
     of a ResNet-32's multiply-adds (95.8% with ``include_full=True``) and
     86.5% of a WRN-28-10's, which bounds the saving; measured on a CPU, a
-    WRN-28-10 GKT epoch takes 0.86-0.87x a plain one on TensorFlow and
+    WRN-28-10 GKT epoch takes 0.86-0.90x a plain one on TensorFlow and
     torch (``benchmarks/gkt_epoch.py``; tang2024 Table 13: 0.92 on GPUs).
     Narrow nets save less time than multiply-adds: their early-stage
     blocks, which GKT seldom drops, carry most of the elementwise work.
