@@ -19,19 +19,9 @@ from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.models.staged import StagedNet
+from keras_kd.validation import check_number  # noqa: F401 (re-exported for the trainers)
 
 SEED_KEY = "seed_generator_state"
-
-
-def check_number(value, name, low, high, low_open=False, high_open=False):
-    """``float(value)``; raises ValueError naming ``name`` unless it is in the interval."""
-    bad = isinstance(value, bool) or not isinstance(value, (int, float))
-    bad = bad or value < low or (low_open and value == low)
-    bad = bad or value > high or (high_open and value == high)
-    if bad:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"`{name}` must be a number in {interval}. Received: {name}={value!r}")
-    return float(value)
 
 
 def split_inputs(inputs):

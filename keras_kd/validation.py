@@ -1,0 +1,23 @@
+"""Argument checks shared by every keras_kd module: one rule, one message."""
+
+import numbers
+
+
+def check_number(value, name, low, high, low_open=False, high_open=False):
+    """``float(value)``; raises ValueError naming ``name`` unless it is a real
+    number (Python or NumPy scalar, not a bool) in the interval."""
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
+    bad = bad or value < low or (low_open and value == low)
+    bad = bad or value > high or (high_open and value == high)
+    if bad:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"`{name}` must be a number in {interval}. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_int(value, name, low=1):
+    """``int(value)``; raises ValueError naming ``name`` unless it is an integer
+    (Python or NumPy, not a bool) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"`{name}` must be an int >= {low}. Received: {name}={value!r}")
+    return int(value)
