@@ -29,6 +29,41 @@ def test_li2021_tables_2_and_3_parameters(depths):
         assert significant_digits_match(total, printed, 3), (depths, num_classes, total)
 
 
+# li2021 Tables II, III and VI: MFLOPs on CIFAR-10 / CIFAR-100 (Res20-20-20 from Table VI, CIFAR-10).
+LI2021_MFLOPS = {
+    (110,): (255, 255),
+    (20,): (41, 41),
+    (20, 14): (68, 68),
+    (20, 20): (82, 82),
+    (20, 14, 8): (80, 80),
+    (20, 14, 14): (94, 94),
+    (20, 20, 20): (123, None),
+}
+
+
+def li2021_mflops(depths, num_classes, convention):
+    return sum(profile(cifar_resnet(d, num_classes), convention=convention)["flops"] for d in depths) / 1e6
+
+
+@pytest.mark.parametrize("depths", list(LI2021_MFLOPS))
+def test_li2021_mflops_columns(depths):
+    for num_classes, printed in zip((10, 100), LI2021_MFLOPS[depths]):
+        if printed is not None:
+            assert round(li2021_mflops(depths, num_classes, "li2021")) == printed, (depths, num_classes)
+
+
+def test_li2021_mflops_are_not_the_multiply_adds():
+    assert round(li2021_mflops((20, 14), 10, "macs")) == 67  # the table prints 68
+    bn_outputs = 16 * 32 * 32 * 7 + 32 * 16 * 16 * 6 + 64 * 8 * 8 * 6  # ResNet-20: stem + 2 per block
+    assert profile(cifar_resnet(20, 10), convention="li2021")["flops"] == (
+        profile(cifar_resnet(20, 10))["flops"] + 2 * bn_outputs)
+
+
+def test_profile_names_a_bad_convention():
+    with pytest.raises(ValueError, match="`convention` must be one of .*Received: convention='thop'"):
+        profile(cifar_resnet(8, 10), convention="thop")
+
+
 def test_tang2024_wrn_28_10_has_36_54_million_parameters():
     assert significant_digits_match(trainable_millions(wide_resnet(28, 10, 100)), 36.54, 4)
 
