@@ -2,11 +2,21 @@
 
 Every script defines its own flags; the ones here (``--source``,
 ``--train_size``, ``--epochs``, ``--batch_size``, ``--learning_rate``,
-``--schedule``, ``--seeds``, ``--output_dir``, ``--preset``) mean the same in
-all of them. ``--preset=paper`` replaces the defaults that were not given on
-the command line by the paper's settings (``apply_preset``).
+``--weight_decay``, ``--seeds``, ``--output_dir``, ``--preset``,
+``--recipe``, ``--print_recipe``) mean the same in all of them.
+
+The training recipe is the paper's (``keras_kd.recipes``): PyTorch-style SGD
+with coupled weight decay, the paper's momentum, schedule stepping per epoch
+and crop padding. ``--preset=paper`` runs it as printed: every setting not
+given on the command line becomes the paper's (``apply_preset``), epochs
+included. The default ``--preset=small`` runs the same recipe over the
+script's few epochs, its milestones at the same fractions of training
+(``Recipe.scaled``). ``--batch_size``, ``--learning_rate`` and
+``--weight_decay`` override the recipe; ``--print_recipe`` prints the
+resolved recipe and exits.
 """
 
+import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,11 +40,11 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("train_size", 10000, "Training examples used, a seeded random subset (0: all).")
 flags.DEFINE_integer("epochs", 5, "Epochs of each training run.")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("learning_rate", 0.1, "Initial SGD learning rate (momentum 0.9, Nesterov).")
-flags.DEFINE_float("weight_decay", 5e-4, "Decoupled SGD weight decay.")
-flags.DEFINE_enum("schedule", "cosine", ["cosine", "step"],
-                  "cosine decay to 0, or the papers' steps (x0.2 at 30/60/80% of training).")
+flags.DEFINE_integer("batch_size", None, "Batch size (default: the recipe's).")
+flags.DEFINE_float("learning_rate", None, "Initial learning rate (default: the recipe's).")
+flags.DEFINE_float("weight_decay", None, "Coupled SGD weight decay (default: the recipe's).")
+flags.DEFINE_string("recipe", None, "A keras_kd.recipes.RECIPES key instead of the script's paper recipe.")
+flags.DEFINE_bool("print_recipe", False, "Print the resolved training recipe and exit.")
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds; each configuration runs once per seed.")
 flags.DEFINE_string("output_dir", None, "Directory for results.json, results.md and plots.")
 flags.DEFINE_enum("preset", "small", ["small", "paper"], "'paper' applies the paper's settings.")
@@ -56,10 +66,34 @@ def set_defaults(**defaults):
         FLAGS.set_default(name, value)
 
 
-def start(paper_settings):
-    """Applies ``--preset`` and returns the data source to use (``find_source``)."""
+PAPER_RECIPE = None  # the paper's recipe the script runs, set by ``start``
+
+
+def start(paper_settings, recipe):
+    """Applies ``--preset``, resolves the recipe and returns the data source.
+
+    Args:
+        paper_settings: the script's flags under ``--preset=paper`` (networks,
+            train size, ...); epochs come from the recipe.
+        recipe: no-argument callable giving the script's ``keras_kd.recipes.Recipe``
+            from the flags (called after the preset, which may change networks).
+    """
+    global PAPER_RECIPE
     apply_preset(paper_settings)
+    PAPER_RECIPE = kd.recipes.RECIPES[FLAGS.recipe] if FLAGS.recipe else recipe()
+    apply_preset({"epochs": PAPER_RECIPE.epochs})
+    if FLAGS.print_recipe:
+        print(training_recipe().describe())
+        raise SystemExit(0)
     return find_source(FLAGS.source)
+
+
+def training_recipe(epochs=None):
+    """The recipe of a run of ``epochs`` (default ``--epochs``), with the flags' overrides."""
+    epochs = epochs or FLAGS.epochs
+    recipe = PAPER_RECIPE if epochs == PAPER_RECIPE.epochs else PAPER_RECIPE.scaled(epochs)
+    overrides = {name: FLAGS[name].value for name in ("batch_size", "learning_rate", "weight_decay")}
+    return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def find_source(source):
@@ -101,8 +135,11 @@ def datasets(source, seed, train_size=None, with_index=False, validation_size=0)
         images, labels = images[:train_size], labels[:train_size]
     arrays = {"train": (images, labels), "test": kd.data.load_arrays(source, "test")}
 
+    recipe = training_recipe()
+
     def load(split, data=arrays, **kwargs):
-        return kd.data.load(data, split, batch_size=FLAGS.batch_size, seed=seed, validation_fraction=0, **kwargs)
+        return kd.data.load(data, split, batch_size=recipe.batch_size, seed=seed, validation_fraction=0,
+                            **recipe.data_kwargs(), **kwargs)
 
     info = {
         "num_classes": int(max(labels.max(), arrays["test"][1].max()) + 1),
@@ -115,16 +152,8 @@ def datasets(source, seed, train_size=None, with_index=False, validation_size=0)
 
 
 def optimizer(steps_per_epoch, epochs=None):
-    """SGD with momentum 0.9 (Nesterov) and the ``--schedule`` learning-rate decay."""
-    total = steps_per_epoch * (epochs or FLAGS.epochs)
-    if FLAGS.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate, total)
-    else:
-        boundaries = [int(total * f) for f in (0.3, 0.6, 0.8)]
-        rate = keras.optimizers.schedules.PiecewiseConstantDecay(
-            boundaries, [FLAGS.learning_rate * 0.2**k for k in range(4)]
-        )
-    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=FLAGS.weight_decay)
+    """The recipe's optimizer (``training_recipe``) for a run of ``epochs``."""
+    return training_recipe(epochs).optimizer(steps_per_epoch)
 
 
 # Trainers that compute their own loss: compiled with ``loss=None``.
@@ -208,16 +237,18 @@ def pyplot():
 METHODS = ("kd", "at", "kd+at", "hint")
 
 
-def distillation_terms(method, temperature=4.0, alpha=0.9, beta=1e3):
+def distillation_terms(method, temperature=4.0, alpha=0.9, beta=1e3, kd_mode="hinton"):
     """The loss terms of a distillation ``method`` (see ``METHODS``).
 
-    ``"kd"``: Hinton KD (crowley2018 eq. 1); ``"at"``: attention transfer with
-    cross-entropy (eq. 2); ``"kd+at"``: both; ``"hint"``: FitNets feature hints.
+    ``"kd"``: Hinton KD (crowley2018 eq. 1; ``kd_mode``: ``keras_kd.losses.KD``'s
+    ``mode``); ``"at"``: attention transfer with cross-entropy (eq. 2);
+    ``"kd+at"``: both; ``"hint"``: FitNets feature hints.
     """
+    logit_term = kd.losses.KD(temperature=temperature, alpha=alpha, mode=kd_mode)
     terms = {
-        "kd": [kd.losses.KD(temperature=temperature, alpha=alpha)],
+        "kd": [logit_term],
         "at": [kd.losses.AttentionTransfer(beta=beta)],
-        "kd+at": [kd.losses.KD(temperature=temperature, alpha=alpha), kd.losses.AttentionTransfer(beta=beta)],
+        "kd+at": [logit_term, kd.losses.AttentionTransfer(beta=beta)],
         "hint": [kd.losses.FeatureHint()],
     }
     if method not in terms:
@@ -239,10 +270,10 @@ def fit_or_load(path, build, train_data, epochs=None):
     return model
 
 
-def train_student(student, train_data, teacher=None, method="scratch"):
+def train_student(student, train_data, teacher=None, method="scratch", kd_mode="hinton"):
     """Trains ``student`` from labels (``method="scratch"``) or distilled from ``teacher``."""
     if method == "scratch":
         train(student, train_data)
     else:
-        train(kd.Distiller(student, teacher, losses=distillation_terms(method)), train_data)
+        train(kd.Distiller(student, teacher, losses=distillation_terms(method, kd_mode=kd_mode)), train_data)
     return student

@@ -9,9 +9,13 @@ epoch.
     python examples/mutual.py --output_dir mutual_results \\
         [--models wrn-16-1,wrn-16-1] [--epochs 5] [--train_size 5000] [--seeds 0,1]
 
-Settings follow the DCM supplementary at small scale: SGD momentum 0.9,
-lr 0.1 (cosine decay), weight decay 5e-4, batch 128, T = 1.
-``--preset=paper``: all images, 300 epochs, lr x0.1 steps (here x0.2).
+Training follows the DCM supplementary's recipe (``keras_kd.recipes``,
+``--print_recipe``), T = 1: for WRNs, and for two different backbones
+("we use the training hyper-parameters of WRN-28-10 to train both
+networks"), SGD momentum 0.9, batch 128, lr 0.1 /5 at epochs 60/120/160,
+coupled weight decay 5e-4; for two ResNets or MobileNets batch 64, lr 0.1
+/10 every 60 epochs, weight decay 1e-4. ``--preset=paper`` runs it as
+printed: all images, 200 epochs.
 """
 
 import keras
@@ -24,7 +28,13 @@ import keras_kd as kd
 flags.DEFINE_list("models", ["wrn-16-1", "wrn-16-1"], "The two peers (registry names).")
 FLAGS = flags.FLAGS
 
-PAPER = {"train_size": 0, "epochs": 300, "schedule": "step", "seeds": ["0"]}
+PAPER = {"train_size": 0, "seeds": ["0"]}
+
+
+def recipe():
+    """yao2020's recipe of the peers' family; the WRN one for different backbones."""
+    families = {kd.recipes.model_family(name) for name in FLAGS.models}
+    return kd.recipes.get_recipe("yao2020", family=families.pop() if len(families) == 1 else "wrn")
 
 CONFIGS = ("independent", "dml", "dcm")
 
@@ -55,7 +65,7 @@ def plot(curves, path):
 
 
 def main(_):
-    source = common.start(PAPER)
+    source = common.start(PAPER, recipe)
     finals = {config: [] for config in CONFIGS}
     curves = {config: [] for config in CONFIGS}
     for seed in common.seeds():

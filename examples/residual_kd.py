@@ -26,6 +26,7 @@ import numpy as np
 from absl import app, flags
 
 import common
+import keras_kd as kd
 
 flags.DEFINE_string("network", "wrn-16-2", "Architecture of teachers and students.")
 flags.DEFINE_multi_string("table", ["G16:g2,g4"],
@@ -39,10 +40,7 @@ PAPER = {
     "network": "wrn-22-2",
     "table": ["G1,G2,G4,G8,G16:g2,g4,g8,g16", "g2,g4,g8,g16:G2,G4,G8,G16"],
     "train_size": 0,
-    "epochs": 120,
     "teacher_epochs": 120,
-    "schedule": "step",
-    "weight_decay": 4e-4,
     "seeds": ["0"],
 }
 
@@ -113,7 +111,7 @@ def plot(summaries, path):
 
 
 def main(_):
-    source = common.start(PAPER)
+    source = common.start(PAPER, lambda: kd.recipes.get_recipe("jha2020", FLAGS.network))
     tables, summaries, payload = [], {}, {}
     for text in FLAGS.table:
         teacher_blocks, student_blocks = parse_table(text)

@@ -22,8 +22,8 @@ teacher, which learns far faster than a deep ResNet in a few epochs (a
 ResNet-32 trained 10 epochs here was worse than a ResNet-14 trained 6).
 ``--preset=paper``:
 ResNet-110 -> ResNet-20 with ResNet-14 / ResNet-8 res-students, all images,
-250 epochs, lr 0.1 /10 at 150 and 200 (here: the x0.2 step schedule),
-weight decay 1e-4, as in li2021 §IV-A.
+250 epochs, lr 0.1 /10 at 150 and 200, coupled weight decay 1e-4, as in
+li2021 §IV-A (``keras_kd.recipes``, ``--print_recipe``).
 """
 
 import os
@@ -49,8 +49,7 @@ common.set_defaults(train_size=10000, epochs=6, seeds=["0"])
 DEFAULT_DIR = "reskd_results"
 PAPER = {
     "teacher": "resnet-110", "teacher_epochs": 250, "student": "resnet-20", "res_students": ["resnet-14", "resnet-8"],
-    "train_size": 0, "epochs": 250, "schedule": "step", "weight_decay": 1e-4,
-    "validation_size": 5000, "seeds": ["0"],
+    "train_size": 0, "validation_size": 5000, "seeds": ["0"],
 }
 
 
@@ -92,7 +91,7 @@ def plot(curve, threshold, path):
 
 
 def main(_):
-    source = common.start(PAPER)
+    source = common.start(PAPER, lambda: kd.recipes.get_recipe("li2021", FLAGS.student))
     seed = common.seeds()[0]
     output_dir = FLAGS.output_dir or DEFAULT_DIR
     train, test, info = common.datasets(source, seed, validation_size=FLAGS.validation_size)

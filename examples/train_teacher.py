@@ -3,8 +3,10 @@
     python examples/train_teacher.py --model wrn-40-2 --output teacher.keras \\
         [--source auto] [--epochs 5] [--train_size 10000] [--preset paper]
 
-``--preset=paper`` is crowley2018's recipe: all training images, 200 epochs,
-batch 128, SGD lr 0.1 x0.2 at 60/120/160, weight decay 5e-4. The saved file
+Trains with crowley2018's recipe (``keras_kd.recipes``, ``--print_recipe``);
+``--preset=paper`` runs it as printed: all training images, 200 epochs,
+batch 128, SGD momentum 0.9, lr 0.1 x0.2 at epochs 60/120/160, coupled
+weight decay 5e-4, zero-padded crops and flips. The saved file
 is what ``examples/distill.py --teacher_path`` and the other examples load.
 """
 
@@ -19,11 +21,11 @@ flags.DEFINE_string("output", "teacher.keras", "Where the trained teacher is sav
 FLAGS = flags.FLAGS
 common.set_defaults(seeds=["0"])
 
-PAPER = {"train_size": 0, "epochs": 200, "schedule": "step"}
+PAPER = {"train_size": 0}
 
 
 def main(_):
-    source = common.start(PAPER)
+    source = common.start(PAPER, lambda: kd.recipes.get_recipe("crowley2018", FLAGS.model))
     train, test, info = common.datasets(source, common.seeds()[0])
     teacher = common.network(FLAGS.model, info, FLAGS.block)
     common.train(teacher, train)
