@@ -35,9 +35,11 @@ class Recipe:
     (times ``factor`` after every epoch), all stepping once per epoch.
     ``pad_mode`` is the crop padding (``"constant"`` zeros or
     ``"reflect"``); every recipe pads 4 pixels, random-crops and flips.
-    ``random_scale`` marks tang2024's "random scale transformation", which
-    ``keras_kd.data`` does not implement yet: runs without it depart from
-    the paper there.
+    ``random_scale`` marks tang2024's "random scale transformation (Yang,
+    Zhu, and Chen 2020)", i.e. GradAug's, which feeds sub-networks images
+    resized to random lower resolutions; tang2024 gives neither the scales
+    nor which passes get them, and ``keras_kd.data`` does not implement it:
+    runs of those recipes depart from the paper there.
     """
 
     paper: str
