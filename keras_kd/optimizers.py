@@ -23,6 +23,8 @@ all of them. ``optimizer.exclude_from_weight_decay(var_names=["gamma",
 "beta", "bias"])`` (Keras' own method) leaves some out.
 """
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -51,6 +53,8 @@ class SGD(keras.optimizers.Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, **kwargs):
+        if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
+            learning_rate = float(learning_rate)  # Keras refuses NumPy scalars
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum = check_number(momentum, "momentum", 0, 1)
         if not isinstance(nesterov, bool):

@@ -1,5 +1,6 @@
 """Argument checks shared by every keras_kd module: one rule, one message."""
 
+import math
 import numbers
 
 
@@ -13,6 +14,11 @@ def check_number(value, name, low, high, low_open=False, high_open=False):
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"`{name}` must be a number in {interval}. Received: {name}={value!r}")
     return float(value)
+
+
+def check_non_negative(value, name):
+    """``float(value)``; raises ValueError naming ``name`` unless it is a number >= 0."""
+    return check_number(value, name, 0, math.inf)
 
 
 def check_int(value, name, low=1):

@@ -130,6 +130,17 @@ def _read_tfds(name, data_dir, download):
     return result
 
 
+def describe_value(value):
+    """A short description of ``value`` for an error message: arrays by shape and dtype."""
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(describe_value(item) for item in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{type(value).__name__}(shape={tuple(value.shape)}, dtype={value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _as_arrays(images, labels, name):
     images, labels = np.asarray(images), np.asarray(labels).reshape(-1)
     if images.ndim == 3:
@@ -163,7 +174,7 @@ def read_source(source, data_dir=None, download=False):
     if not isinstance(source, (str, os.PathLike)):
         raise ValueError(
             "`source` must be a tfds name, a local path, (images, labels) or a "
-            f"dict of splits. Received: source={source!r}"
+            f"dict of splits. Received: source={describe_value(source)}"
         )
     path = os.fspath(source)
     looks_local = os.sep in path or path.startswith(".") or path.endswith((".gz", ".tgz", ".tar"))

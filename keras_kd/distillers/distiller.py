@@ -22,10 +22,12 @@ import keras
 
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.fit_checks import FitChecks
-from keras_kd.distillers.taps import TapExtractor, check_built_model
+from keras_kd.distillers.logit_checks import check_compile_arguments, check_logits_model, logits_loss
+from keras_kd.distillers.taps import TapExtractor
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.losses.terms import KD, DistillationTerm
+from keras_kd.validation import check_non_negative
 
 
 @register
@@ -36,14 +38,15 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
     ``student_loss_weight * CE(y, s) + sum of the terms in losses``.
 
     Args:
-        student: a built Keras model producing logits. Zoo models
+        student: a built Keras model producing logits (a model ending in a
+            softmax is refused with a clear error). Zoo models
             (``keras_kd.models``) also expose ``stage1..`` feature taps; for a
             functional model, taps are layer names.
         teacher: a built, trained Keras model with the same number of classes.
             It is frozen here (``teacher.trainable = False``).
         losses: a term or list of terms from ``keras_kd.losses``
-            (``KD``, ``AttentionTransfer``, ``FeatureHint``, ``LogitL2``,
-            ``KL``). Default: ``[KD(temperature=4, alpha=0.9)]`` -- Hinton KD
+            (``KD``, ``AttentionTransfer``, ``FeatureHint``, ``SoftmaxL2``,
+            ``LogitL2``, ``KL``). Default: ``[KD(temperature=4, alpha=0.9)]`` -- Hinton KD
             with the settings of crowley2018 and jha2020.
         student_loss_weight: weight of the cross-entropy on the labels.
             Default: ``1 - alpha`` of the ``KD`` term when there is one (so the
@@ -51,7 +54,11 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
 
     Compile as any model: ``compile(optimizer, metrics=["accuracy"])``; a
     ``loss`` given to ``compile`` replaces the cross-entropy (it receives the
-    student's logits). Logs: ``loss``, ``student_loss``, one
+    student's logits: the names ``"sparse_categorical_crossentropy"``,
+    ``"categorical_crossentropy"`` and ``"binary_crossentropy"`` resolve with
+    ``from_logits=True``; an instance with ``from_logits=False`` is refused).
+    keras.io's ``compile(student_loss_fn=, distillation_loss_fn=, alpha=,
+    temperature=)`` raises a TypeError that maps them to keras_kd's. Logs: ``loss``, ``student_loss``, one
     ``<term>_loss`` per term, and the compiled metrics on the student logits.
 
     Example:
@@ -71,8 +78,8 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
     def __init__(self, student, teacher, losses=None, student_loss_weight=None, **kwargs):
         kwargs.setdefault("name", "distiller")
         super().__init__(**kwargs)
-        check_built_model(student, "student")
-        check_built_model(teacher, "teacher")
+        check_logits_model(student, "student")
+        check_logits_model(teacher, "teacher")
         if student is teacher or {id(v) for v in student.weights} & {id(v) for v in teacher.weights}:
             raise ValueError(
                 "`student` and `teacher` share weights; distil into a separate "
@@ -84,7 +91,7 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
             if not isinstance(term, DistillationTerm):
                 raise ValueError(
                     "`losses` must hold keras_kd.losses terms (KD, AttentionTransfer, "
-                    f"FeatureHint, LogitL2, KL). Received: {term!r}"
+                    f"FeatureHint, SoftmaxL2, LogitL2, KL). Received: {term!r}"
                 )
         names = [term.name for term in terms]
         if len(set(names)) != len(names):
@@ -92,15 +99,7 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
         if student_loss_weight is None:
             implied = [t.student_loss_weight() for t in terms if t.student_loss_weight() is not None]
             student_loss_weight = implied[0] if implied else 1.0
-        if (
-            isinstance(student_loss_weight, bool)
-            or not isinstance(student_loss_weight, (int, float))
-            or student_loss_weight < 0
-        ):
-            raise ValueError(
-                "`student_loss_weight` must be a non-negative number. "
-                f"Received: student_loss_weight={student_loss_weight!r}"
-            )
+        student_loss_weight = check_non_negative(student_loss_weight, "student_loss_weight")
         teacher.trainable = False
         self.student, self.teacher = student, teacher
         self.terms = terms
@@ -121,6 +120,12 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
         self.term_trackers = [keras.metrics.Mean(name=f"{name}_loss") for name in names]
         self._evaluating = False
         self.built = True  # every sub-model is built
+
+    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+        """``keras.Model.compile``; a cross-entropy ``loss`` name is resolved with
+        ``from_logits=True`` (the student outputs logits)."""
+        check_compile_arguments(kwargs)
+        super().compile(optimizer, logits_loss(loss), *args, **kwargs)
 
     def _requested_taps(self, side):
         """Tap names the terms ask of the student (side 0) or teacher (1)."""

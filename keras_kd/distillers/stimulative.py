@@ -17,6 +17,7 @@ from keras_kd.distillers.gkt_sampler import SubnetSampler
 from keras_kd.distillers.subnet import SubnetTrainer
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import weighted_mean
+from keras_kd.validation import check_non_negative
 
 
 @register
@@ -48,10 +49,8 @@ class StimulativeTraining(SubnetTrainer):
     def __init__(self, model, kl_weight=1.0, temperature=1.0, seed=None, **kwargs):
         kwargs.setdefault("name", "stimulative_training")
         super().__init__(model, seed=seed, **kwargs)
-        if isinstance(kl_weight, bool) or not isinstance(kl_weight, (int, float)) or kl_weight < 0:
-            raise ValueError(f"`kl_weight` must be a non-negative number. Received: kl_weight={kl_weight!r}")
-        check_temperature(temperature)
-        self.kl_weight, self.temperature = float(kl_weight), float(temperature)
+        self.kl_weight = check_non_negative(kl_weight, "kl_weight")
+        self.temperature = check_temperature(temperature)
         self.sampler = SubnetSampler(model, "uniform")
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.st_tracker = keras.metrics.Mean(name="st_loss")

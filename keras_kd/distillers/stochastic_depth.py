@@ -27,7 +27,8 @@ import numpy as np
 from keras import ops
 
 from keras_kd.api import register
-from keras_kd.distillers.subnet import SubnetTrainer, check_number
+from keras_kd.distillers.subnet import SubnetTrainer
+from keras_kd.validation import check_number
 
 
 def survival_probabilities(model, final_survival):

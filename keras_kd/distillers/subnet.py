@@ -14,12 +14,11 @@ through ``run_subnet``) and ``train_loss``.
 import keras
 
 from keras_kd.api import deserialize_fields, serialize
-from keras_kd.distillers.taps import check_built_model
 from keras_kd.distillers.fit_checks import FitChecks
+from keras_kd.distillers.logit_checks import check_logits_model
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.models.staged import StagedNet
-from keras_kd.validation import check_number  # noqa: F401 (re-exported for the trainers)
 
 SEED_KEY = "seed_generator_state"
 
@@ -73,7 +72,7 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
 
     def __init__(self, model, seed=None, **kwargs):
         super().__init__(**kwargs)
-        check_built_model(model, "model")
+        check_logits_model(model, "model")
         if not isinstance(model, StagedNet):
             raise ValueError(
                 "`model` must be a keras_kd.models network (a StagedNet with "

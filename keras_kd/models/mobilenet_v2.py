@@ -22,7 +22,7 @@ from keras import layers
 from keras_kd.api import register
 from keras_kd.layers.inverted_residual import InvertedResidualBlock
 from keras_kd.layers.residual_block import batch_norm
-from keras_kd.models.resnet import positive_int
+from keras_kd.validation import check_int
 from keras_kd.models.staged import StagedNet
 
 # (expansion t, channels c, blocks n, first stride s)
@@ -59,7 +59,7 @@ class MobileNetV2(StagedNet):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        positive_int(num_classes, "num_classes")
+        num_classes = check_int(num_classes, "num_classes")
         self.num_classes, self.residual, self.skip_mode = num_classes, residual, skip_mode
         self.stages_arg = [tuple(int(v) for v in row) for row in stages]
         self.head_filters, self.has_stem = head_filters, stem

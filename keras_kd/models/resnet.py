@@ -19,29 +19,28 @@ Every builder takes ``block=`` (cheap convs, ``keras_kd.layers.block_spec``)
 and ``residual=`` (``False``: jha2020's non-residual networks).
 """
 
+import numbers
+
 from keras import layers
 
 from keras_kd.api import register
 from keras_kd.layers.block_spec import parse_block
 from keras_kd.layers.residual_block import SwitchableResidualBlock, batch_norm
 from keras_kd.models.staged import StagedNet
+from keras_kd.validation import check_int
 
 
 def blocks_per_stage(depth, offset, stages=3):
     """n for a depth of ``stages * 2 * n + offset``; raises naming the depth."""
     step = 2 * stages
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < step + offset or (depth - offset) % step:
+    integral = isinstance(depth, numbers.Integral) and not isinstance(depth, bool)
+    if not integral or depth < step + offset or (depth - offset) % step:
         examples = ", ".join(str(step * n + offset) for n in (1, 2, 3, 4, 6))
         raise ValueError(
             f"`depth` must be {step}n+{offset} with n >= 1 ({examples}, ...). "
             f"Received: depth={depth!r}"
         )
-    return (depth - offset) // step
-
-
-def positive_int(value, name):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return int(depth - offset) // step
 
 
 @register
@@ -74,7 +73,7 @@ class ResidualNetwork(StagedNet):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        positive_int(num_classes, "num_classes")
+        num_classes = check_int(num_classes, "num_classes")
         spec = parse_block(block)
         self.stage_widths = [int(w) for w in stage_widths]
         self.stage_sizes = [int(n) for n in stage_sizes]
@@ -167,7 +166,7 @@ def wide_resnet(
     825210
     """
     per_stage = blocks_per_stage(depth, 4)
-    positive_int(width, "width")
+    width = check_int(width, "width")
     return ResidualNetwork(
         stage_widths=(16 * width, 32 * width, 64 * width),
         stage_sizes=(per_stage,) * 3,
