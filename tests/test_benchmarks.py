@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import keras_kd as kd
 from benchmarks import common, gkt_epoch, kd_overhead, machine, reskd_adaptive, run, torch_profile
 
 
@@ -104,3 +105,6 @@ def test_gkt_work_fraction_follows_eq_5_to_7():
     assert 0.9 < with_full["macs"] < 0.97 and 0.9 < with_full["blocks"] < 0.97
     assert fraction(0.2, False)["macs"] < with_full["macs"] - 0.05  # t = 1 always skips a block
     assert fraction(0.5, True)["macs"] < with_full["macs"] - 0.05
+    # the benchmark's gkt method and work fraction use the library's defaults (Eq. 7 as printed)
+    assert gkt_epoch.gkt_work_fraction("resnet-20", 0.2, draws=2000) == with_full
+    assert gkt_epoch.trainer("gkt", kd.models.get_model("resnet-20", 10), 8, 0.2).include_full

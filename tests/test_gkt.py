@@ -141,10 +141,19 @@ def np_loss(y, logits, target, have, beta, temperature):
     return np.mean(ce + beta * temperature**2 * np.where(have, kl, 0.0))
 
 
-@pytest.mark.parametrize("group, temperature", [(0, 1.0), (1, 1.0), (2, 3.0)])
-def test_loss_and_update_equal_numpy(rng, group, temperature):
-    n, beta, ema = 6, 2.0, 0.3
-    gkt = kd.GKT(resnet(14), num_examples=n, beta=beta, ema=ema, temperature=temperature, seed=0)
+# Group (0-based) whose knowledge supervises group t, from tang2024's definitions.
+SOURCES = {"hierarchical": lambda t: max(t - 1, 0), "largest_group": lambda t: 0, "self_group": lambda t: t}
+
+
+@pytest.mark.parametrize(
+    "group, temperature, supervision, ema",
+    [(0, 1.0, "hierarchical", 0.3), (1, 1.0, "hierarchical", 0.3), (2, 3.0, "hierarchical", 0.3),
+     (2, 1.0, "largest_group", 0.3), (1, 2.0, "self_group", 0.3), (2, 1.0, "hierarchical", 1.0)],
+)
+def test_loss_and_update_equal_numpy(rng, group, temperature, supervision, ema):
+    n, beta = 6, 2.0
+    gkt = kd.GKT(resnet(14), num_examples=n, beta=beta, ema=ema, temperature=temperature,
+                 supervision=supervision, seed=0)
     gkt.compile(optimizer="sgd")
     table = softmax(rng.standard_normal((3, n, CLASSES)))
     exists = (rng.uniform(size=(3, n)) < 0.6).astype("float32")
@@ -157,7 +166,7 @@ def test_loss_and_update_equal_numpy(rng, group, temperature):
     logits = rng.standard_normal((4, CLASSES)).astype("float32") * 2
     images = np.zeros((4,) + SHAPE, "float32")
     loss = gkt.compute_loss((images, index), y, ops.convert_to_tensor(logits), training=True)
-    source = max(group - 1, 0)
+    source = SOURCES[supervision](group)
     expected = np_loss(y, logits, table[source, index], exists[source, index] > 0.5, beta, temperature)
     np.testing.assert_allclose(float(to_np(loss)), expected, rtol=1e-5)
     p = softmax(logits.astype("float64") / temperature)
@@ -166,6 +175,8 @@ def test_loss_and_update_equal_numpy(rng, group, temperature):
     exists[group, index] = 1.0
     knowledge, marks = gkt.group_knowledge()
     np.testing.assert_allclose(knowledge, table, rtol=1e-5, atol=1e-6)
+    if ema == 1.0:  # EMA off (Table 5): the knowledge is the latest output
+        np.testing.assert_allclose(knowledge[group, index], p, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(marks, exists)
     assert int(to_np(gkt.group)) == (group + 1) % 3
 
@@ -219,9 +230,13 @@ def test_fit_evaluate_and_float16_knowledge(rng, recwarn):
     assert {id(v) for v in model.weights}.isdisjoint({id(gkt.knowledge), id(gkt.exists)})
 
 
-def test_keras_round_trip(tmp_path, rng):
-    gkt = kd.GKT(resnet(14), num_examples=8, beta=1.5, ema=0.4, q=0.3, temperature=2.0,
-                 include_full=True, seed=7)
+@pytest.mark.parametrize(
+    "ablation",
+    [{"include_full": False, "rule": "uniform", "block_range": (4, 5)},
+     {"rule": "linear_stagewise", "final_survival": 0.6, "supervision": "main_net"}],
+)
+def test_keras_round_trip(tmp_path, rng, ablation):
+    gkt = kd.GKT(resnet(14), num_examples=8, beta=1.5, ema=0.4, q=0.3, temperature=2.0, seed=7, **ablation)
     gkt.compile(optimizer=keras.optimizers.SGD(0.01))
     x, y = data(rng, 8)
     gkt.fit((x, np.arange(8)), y, batch_size=4, epochs=1, verbose=0)
@@ -246,6 +261,15 @@ def test_keras_round_trip(tmp_path, rng):
         ({"q": 1}, "q=1"),
         ({"temperature": 0}, "temperature=0"),
         ({"include_full": "yes"}, "include_full='yes'"),
+        ({"rule": "cosine"}, "rule='cosine'"),
+        ({"final_survival": 1}, "final_survival=1"),
+        ({"supervision": "teacher"}, "supervision='teacher'"),
+        ({"rule": "linear", "include_full": False}, "rule='linear'"),
+        ({"block_range": (5, 4)}, "block_range=(5, 4)"),
+        ({"block_range": (1, 2)}, "block_range=(1, 2)"),  # ResNet-14 runs 3..6 blocks
+        ({"block_range": "4-5"}, "block_range='4-5'"),
+        ({"block_range": (4, 5), "rule": "linear"}, "rule='linear'"),
+        ({"block_range": (6, 6), "include_full": False}, "block_range=(6, 6)"),
         ({"knowledge_dtype": "int8"}, "knowledge_dtype='int8'"),
         ({"seed": "a"}, "seed='a'"),
         ({"model": "resnet"}, "model='resnet'"),
@@ -379,16 +403,156 @@ def test_a_skipped_block_gets_a_zero_gradient_on_every_backend(rng, recwarn):
     assert not [w for w in recwarn if "Gradients do not exist" in str(w.message)]
 
 
-@pytest.mark.parametrize("include_full", [False, True])
-def test_first_group_subnet_is_smaller_than_the_main_net_by_default(include_full):
-    kwargs = {"include_full": True} if include_full else {}
-    gkt = kd.GKT(resnet(20), num_examples=4, q=0.2, seed=0, **kwargs)
+def test_default_draws_the_main_net_at_t1_with_eq_7_probability():
+    """Eq. 7 as printed: P(main net) = prod_d chi_d[l_d], 0.76 for ResNet-20 at q = 0.2."""
+    gkt, draws = kd.GKT(resnet(20), num_examples=4), 1000
     sizes = np.asarray(gkt.sampler.sizes)
+    expected = np.prod([row[-1] for row in eq7(sizes, 0.2)])
     full = 0
-    for _ in range(200):
+    for _ in range(draws):
         gkt.group.assign(0)
         full += int(np.array_equal(to_np(gkt.next_subnet()), sizes))
-    if include_full:
-        assert full > 100  # Eq. 7 keeps all of ResNet-20 with P = 0.8 x 0.96 x 0.992 = 0.76
-    else:
-        assert full == 0
+    # 4.5 standard errors of a frequency of `draws` Bernoulli trials
+    assert abs(full / draws - expected) < 4.5 * np.sqrt(expected * (1 - expected) / draws)
+
+
+def test_include_full_false_never_draws_the_main_net():
+    gkt = kd.GKT(resnet(20), num_examples=4, include_full=False, seed=0)
+    sizes = np.asarray(gkt.sampler.sizes)
+    for _ in range(100):
+        gkt.group.assign(0)
+        assert not np.array_equal(to_np(gkt.next_subnet()), sizes)
+
+
+def test_configs_saved_before_the_ablations_load_with_the_paper_method():
+    config = kd.GKT(resnet(14), num_examples=8, include_full=False, seed=0).get_config()
+    for key in ("rule", "final_survival", "supervision"):
+        del config[key]
+    loaded = kd.GKT.from_config(config)
+    assert (loaded.rule, loaded.supervision, loaded.include_full) == ("exponential", "hierarchical", False)
+
+
+# tang2024 Table 7, WRN-28-10 (36.54M parameters): shares of tiny (7.4-17.17M),
+# medium (17.17-26.85M) and large (26.85-36.54M) subnets and the mean size.
+# "Group#k" ranks the groups by size: Group#3, the largest, is generation t = 1.
+TABLE_7 = {3: ([0.06, 0.15, 0.79], 30.43), 2: ([0.19, 0.29, 0.52], 25.50), 1: ([0.35, 0.34, 0.31], 21.54)}
+
+
+def test_eq_7_at_q_half_with_the_main_net_reproduces_table_7():
+    """Exact: the distribution of each generation over WRN-28-10's 64 ordered subnets."""
+    model = kd.models.wide_resnet(28, 10, num_classes=100, input_shape=SHAPE)
+    sampler = kd.SubnetSampler(model, q=0.5)
+    block = np.array([sum(int(np.prod(w.shape)) for w in b.trainable_weights) for b in model.blocks])
+    other = sum(int(np.prod(w.shape)) for w in model.trainable_weights) - block.sum()
+    subnets = np.array(list(itertools.product(range(1, 5), repeat=3)))  # kept counts per stage
+    millions = np.array([other + sum(block[4 * d : 4 * d + k].sum() for d, k in enumerate(c)) for c in subnets]) / 1e6
+    rows = to_np(sampler.probabilities(subnets)).astype("float64")  # (64, D, L): P(k_d | parent)
+    transition = np.prod([rows[:, d, subnets[:, d] - 1] for d in range(3)], axis=0)  # parent -> child
+    distribution = transition[np.flatnonzero((subnets == 4).all(1))[0]]  # t = 1: drawn from the main net
+    for generation in (1, 2, 3):
+        shares, mean = TABLE_7[4 - generation]
+        size_class = np.digitize(millions, [17.17, 26.85])
+        np.testing.assert_allclose(np.bincount(size_class, distribution, 3), shares, atol=0.02)
+        assert abs(distribution @ millions - mean) < 0.1
+        distribution = distribution @ transition
+
+
+@pytest.mark.parametrize("rule", ["uniform", "exponential"])
+def test_ordered_rule_probabilities_follow_their_definitions(rule):
+    parent = np.array([[3, 3, 3], [3, 1, 2]])
+    got = to_np(kd.SubnetSampler(resnet(), rule=rule, q=0.3).probabilities(parent))
+    for row, counts in zip(got, parent):
+        expected = eq7(counts, 0.3) if rule == "exponential" else [np.full(k, 1.0 / k) for k in counts]
+        for d, stage in enumerate(expected):
+            np.testing.assert_allclose(row[d, : len(stage)], stage, rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(row[d, len(stage):], 0.0, atol=1e-7)
+
+
+def linear_survival(parent, fixed, stage_of_block, final_survival, stagewise):
+    """Huang et al.'s p = 1 - (r / R)(1 - p_L) over the parent's kept blocks, in numpy."""
+    survival = np.zeros(len(parent))
+    groups = stage_of_block if stagewise else np.zeros_like(stage_of_block)
+    for group in np.unique(groups):
+        kept = np.flatnonzero((groups == group) & (parent == 1))
+        for rank, block in enumerate(kept, start=1):
+            survival[block] = 1.0 if fixed[block] else 1 - rank / len(kept) * (1 - final_survival)
+    return survival
+
+
+@pytest.mark.parametrize("rule", ["linear", "linear_stagewise"])
+def test_linear_rules_survival_and_draws_follow_huang_et_al(rule):
+    model = resnet()  # 3 stages of 3 blocks, the first of each fixed
+    sampler = kd.SubnetSampler(model, rule=rule, final_survival=0.6)
+    fixed, stage_of_block = ~np.array(model.skippable), np.repeat(np.arange(3), 3)
+    parents = np.array([np.ones(9, int), [1, 0, 1, 1, 1, 0, 1, 0, 1]])
+    expected = [linear_survival(p, fixed, stage_of_block, 0.6, rule == "linear_stagewise") for p in parents]
+    np.testing.assert_allclose(to_np(sampler.survival(parents)), expected, rtol=1e-6, atol=1e-7)
+    draws = 20000
+    children = to_np(sampler.sample(np.repeat(parents, draws, axis=0), keras.random.SeedGenerator(5)))
+    for k, (parent, survival) in enumerate(zip(parents, expected)):
+        seen = children[k * draws : (k + 1) * draws]
+        assert np.all(seen <= parent)
+        tolerance = 4.5 * np.sqrt(survival * (1 - survival) / draws) + 1e-3
+        assert np.all(np.abs(seen.mean(0) - survival) < tolerance)
+
+
+def test_linear_rule_trains_a_subnet_of_its_parent(rng):
+    gkt = kd.GKT(resnet(14), num_examples=8, rule="linear", seed=1)
+    gkt.compile(optimizer=keras.optimizers.SGD(0.01))
+    x, y = data(rng, 8)
+    previous = None
+    for step in range(6):
+        gkt.train_on_batch((x, np.arange(8)), y)
+        mask = to_np(gkt.subnet)
+        assert mask.shape == (6,) and np.all(mask[~np.array(gkt.model.skippable)] == 1)
+        if step % 3:
+            assert np.all(mask <= previous)
+        previous = mask
+
+
+def test_main_net_supervision_is_the_main_nets_output_on_the_batch(rng):
+    """lr 0: each step's loss is CE(subnet) + beta KL(softmax(main) || softmax(subnet))."""
+    model, beta = resnet(14), 2.0
+    gkt = kd.GKT(model, num_examples=8, beta=beta, q=0.6, supervision="main_net", seed=2)
+    gkt.compile(optimizer=keras.optimizers.SGD(0.0))
+    x, y = data(rng, 8)
+    for step in range(3):
+        logs = gkt.train_on_batch((x[:4], np.arange(4)), y[:4], return_dict=True)
+        subnet = to_np(model(x[:4], training=True, block_gates=gkt.sampler.gates(to_np(gkt.subnet))))
+        main = to_np(model(x[:4], training=True))
+        expected = np_loss(y[:4], subnet, softmax(main.astype("float64")), np.ones(4, bool), beta, 1.0)
+        np.testing.assert_allclose(logs["loss"], expected, rtol=1e-4)
+
+
+def mini_space(parent, low, high, weights):
+    """Children of ``parent`` running low..high blocks and their probabilities (numpy):
+    ``weights[d][k - 1]`` of each stage, renormalized over the mini-space."""
+    children = [c for c in itertools.product(*(range(1, k + 1) for k in parent)) if low <= sum(c) <= high]
+    p = np.array([np.prod([weights[d][k - 1] for d, k in enumerate(c)]) for c in children])
+    return children, p / p.sum()
+
+
+@pytest.mark.parametrize(
+    "rule, parent, block_range", [("uniform", [3, 3, 3], (5, 6)), ("exponential", [3, 3, 2], (6, 7))]
+)
+def test_block_range_renormalizes_the_rule_over_the_mini_space(rule, parent, block_range):
+    """tang2024 Table 6's UR(low~high): subnets with low..high blocks only."""
+    sampler = kd.SubnetSampler(resnet(), rule=rule, q=0.4, block_range=block_range)
+    weights = eq7(parent, 0.4) if rule == "exponential" else [np.ones(k) for k in parent]
+    children, expected = mini_space(parent, *block_range, weights)
+    joint = softmax(to_np(sampler.joint_log_weights(np.array(parent))).astype("float64"))[0]
+    got = {tuple(c): p for c, p in zip(sampler.subnets, joint)}
+    np.testing.assert_allclose([got[c] for c in children], expected, rtol=1e-5)
+    assert sum(got[c] for c in children) == pytest.approx(1.0, abs=1e-6)
+    draws = 20000
+    drawn = to_np(sampler.sample(np.tile(parent, (draws, 1)), keras.random.SeedGenerator(6)))
+    seen = np.array([np.mean(np.all(drawn == c, axis=1)) for c in children])
+    assert np.all(np.abs(seen - expected) < 4.5 * np.sqrt(expected * (1 - expected) / draws) + 1e-3)
+
+
+def test_gkt_with_a_block_range_samples_only_the_mini_space():
+    gkt = kd.GKT(resnet(), num_examples=4, rule="uniform", block_range=(5, 6), include_full=False, seed=0)
+    for step in range(30):
+        blocks = int(to_np(gkt.next_subnet()).sum())
+        gkt.group.assign((step + 1) % 3)
+        assert 5 <= blocks <= 6

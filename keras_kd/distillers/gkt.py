@@ -9,7 +9,8 @@ Algorithm 1 of tang2024, one training step per group t = 1..M, cycling:
 3. loss ``CE(y, z) + beta * T^2 * KL(K_s[I] || p)`` (Eq. 4) with
    ``s = t - 1``, or ``s = 1`` at t = 1 (the largest group learns from its
    own knowledge), read *before* this step's update; the KL is 0 for an
-   example whose ``K_s`` does not exist yet;
+   example whose ``K_s`` does not exist yet (``SUPERVISION`` holds the
+   ablations' other sources of Appendix D3 / E);
 4. update the group knowledge ``K_t[I] = ema * p + (1 - ema) * K_t[I]``
    (Eq. 2), or ``K_t[I] = p`` the first time (Algorithm 1, line 8).
 
@@ -26,13 +27,23 @@ import numpy as np
 from keras import ops
 
 from keras_kd.api import register
-from keras_kd.distillers.gkt_sampler import SubnetSampler
+from keras_kd.distillers.gkt_sampler import ORDERED_RULES, RULES, SubnetSampler
 from keras_kd.distillers.replica_state import add_to_rows
-from keras_kd.distillers.subnet import SubnetTrainer, check_number
+from keras_kd.distillers.subnet import SubnetTrainer
+from keras_kd.distillers.tf_data_checks import with_index_checks
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import weighted_mean
+from keras_kd.validation import check_int, check_number
 
 KNOWLEDGE_DTYPES = ("float32", "float16")
+# Group (0-based) whose knowledge supervises a step of group ``t`` (0-based);
+# "main_net" reads no table: the main net's output on the batch.
+SUPERVISION = {
+    "hierarchical": lambda t: ops.maximum(t - 1, 0),  # Eq. 3-4, HG
+    "largest_group": lambda t: ops.zeros_like(t),  # LG (Table 10, Fig. 5, 7)
+    "self_group": lambda t: t,  # SG (Table 10)
+    "main_net": None,  # Main (Fig. 5, 7)
+}
 
 
 NO_INDEX = (
@@ -52,15 +63,17 @@ def check_index_spec(shape, dtype):
 
 
 def check_indexed_inputs(x, num_examples):
-    """Validates ``fit``'s ``x`` before training: a ``tf.data`` dataset's element
-    structure, or in-memory ``(images, index)`` arrays and the index range."""
+    """``fit``'s ``x``, validated before training: a ``tf.data`` dataset's element
+    structure (its index range and distinctness are then asserted as each
+    batch is read, on every backend), or in-memory ``(images, index)``
+    arrays, their index range and distinctness."""
     spec = getattr(x, "element_spec", None)
     if spec is not None:
         features = spec[0] if isinstance(spec, tuple) else spec
         if not (isinstance(features, tuple) and len(features) == 2):
             raise ValueError(NO_INDEX + f"Received dataset elements: element_spec={spec}")
         check_index_spec(features[1].shape, features[1].dtype)
-        return
+        return with_index_checks(x, num_examples)
     if isinstance(x, np.ndarray):
         raise ValueError(NO_INDEX + f"Received images only: x with shape {x.shape}")
     if isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[1], np.ndarray):
@@ -71,12 +84,10 @@ def check_indexed_inputs(x, num_examples):
                 f"Every index must be in [0, num_examples={num_examples}). "
                 f"Received: index={bad[0]}"
             )
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    return int(value)
+        values, counts = np.unique(x[1], return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"Every index must be distinct. Received: index={values[counts > 1][0]} twice")
+    return x
 
 
 @register
@@ -96,23 +107,64 @@ class GKT(SubnetTrainer):
         num_examples: N, the size of the training set the indices refer to.
         num_groups: M, the number of groups (steps per sampling loop).
         beta: weight of the group-knowledge KL (paper: 2, ImageNet 0.5).
-        ema: EMA coefficient alpha of Eq. 2 (paper: 0.5).
+        ema: EMA coefficient alpha of Eq. 2 (paper: 0.5). ``ema=1.0`` turns
+            the EMA off (Table 5's "SL-EMA" removed): ``K_t[I] = p`` at
+            every update, the latest output of the group.
         q: base number of the exponential decay rule, Eq. 5 (paper: 0.2).
         temperature: softmax temperature T of the stored knowledge and the
             KL, which is scaled by T^2 (Hinton). The paper is silent; its
             ``p`` is the plain softmax, so the default is 1.
+        rule: the sampling rule ``pi`` of Eq. 1 (``gkt_sampler``), for
+            Table 12, Table 11's GKT-UR and Table 6 (with ``block_range``;
+            Table 11's GKT-ABAC is not offered): ``"exponential"``
+            (default, Eq. 5-7),
+            ``"uniform"`` (every ordered subnet of the parent equally
+            likely, "GKT-UR" / "UR(1~12)"), ``"linear"`` (Huang et al.'s
+            global block-wise linear decay, each of the parent's blocks
+            kept independently with ``1 - (r / R)(1 - final_survival)``, r
+            its rank among the parent's R blocks) or ``"linear_stagewise"``
+            (the same within each stage: "its stage-wise variant",
+            Appendix D4).
+        final_survival: p_L of the linear rules (Huang et al. 2016: 0.5;
+            tang2024 gives none); unused by the other rules.
+        block_range: ``None`` (default: all subnets) or ``(low, high)``:
+            an ordered rule draws only subnets running ``low..high`` blocks
+            in all, Table 6's mini-spaces ("UR(9~10)": ``rule="uniform",
+            block_range=(9, 10)``).
+        supervision: where the KL's target comes from (Appendix D3, E):
+            ``"hierarchical"`` (default, HG: ``K_{t-1}``, ``K_1`` at t = 1),
+            ``"largest_group"`` (LG: ``K_1`` for every group),
+            ``"self_group"`` (SG: ``K_t``, read before this step's update) or
+            ``"main_net"`` ("Main": the main net's softmax on the batch,
+            from a second, full forward pass in training mode with no
+            gradient, as stimulative training's main pass (Eq. 9); its
+            BatchNorm statistics move too, and a step costs the full net
+            on top of the subnet). The knowledge table is kept in every case.
         include_full: whether the subnet drawn from the main net (t = 1)
-            may be the main net itself. Eq. 7 allows it; the default
-            ``False`` draws from Eq. 7 conditioned on at least one skipped
-            block, as tang2024 describes its cost ("only one subnet with
-            lower FLOPs forwards and backwards at each iteration", appendix;
-            "SIS sampling starts from the main net and drops some layers",
-            B2) and as its Table 13 time needs (0.92x plain for WRN-28-10,
-            whose subnets run 86% of the multiply-adds this way but 95% with
-            ``True``).
+            may be the main net itself. The default ``True`` follows Eq. 7
+            as printed, which keeps every block of a stage with probability
+            ``chi_d[l_d]``: at q = 0.2 it draws the main net with P = 0.76
+            on ResNet-20, and over a sampling loop (M = 3) 60% of the steps
+            run the full net, 66% the last block of the last stage.
+            ``False`` (an option, not the paper's equation) draws from Eq. 7
+            conditioned on at least one skipped block, after the appendix's
+            descriptions "only one subnet with lower FLOPs forwards and
+            backwards at each iteration" (Appendix F) and "SIS sampling
+            starts from the main net and drops some layers to obtain the
+            sub-net" (B2): no step then runs the full net and only 12-14%
+            run the last block of the last stage, so a step is cheaper
+            (ResNet-32: 89.5% of the multiply-adds instead of 95.8%) but
+            the large subnets, which the paper finds most useful, are
+            trained less. Ordered rules only.
         knowledge_dtype: storage of ``K``: ``"float32"`` or ``"float16"``
             (half the memory; the update is then rounded to float16).
         seed: int seed of the sampling (``None``: random).
+
+    tang2024 contradicts itself on q: the text uses q = 0.2 (Appendix A1,
+    D1), but its Table 7 group statistics (tiny / medium / large shares of
+    each group's subnets on WRN-28-10) are what Eq. 5-7 give at q = 0.5
+    with the main net drawable, not at 0.2. The default follows the text
+    (q = 0.2); ``q=0.5`` reproduces Table 7 (tested).
 
     Choices where the paper is silent, fixed here:
 
@@ -131,13 +183,13 @@ class GKT(SubnetTrainer):
     gate is a mask (a runtime ``cond`` runs convs ~55x slower on XLA CPU,
     DESIGN.md §4): the full net is computed every step and GKT saves no
     time there; static-subnet compilation is not implemented yet. At the
-    paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 89.5%
-    of a ResNet-32's multiply-adds (95.8% with ``include_full=True``) and
-    86.5% of a WRN-28-10's, which bounds the saving; measured on a CPU, a
-    WRN-28-10 GKT epoch takes 0.86-0.90x a plain one on TensorFlow and
-    torch (``benchmarks/gkt_epoch.py``; tang2024 Table 13: 0.92 on GPUs).
-    Narrow nets save less time than multiply-adds: their early-stage
-    blocks, which GKT seldom drops, carry most of the elementwise work.
+    paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 95.8%
+    of a ResNet-32's multiply-adds and 94.8% of a WRN-28-10's (89.5% and
+    86.5% with ``include_full=False``), which bounds the saving
+    (``benchmarks/gkt_epoch.py`` reports the measured epoch time; tang2024
+    Table 13: 0.92x plain on GPUs). Narrow nets save less time than
+    multiply-adds: their early-stage blocks, which GKT seldom drops, carry
+    most of the elementwise work.
 
     The knowledge table takes ``knowledge_bytes`` (M * N * classes * bytes)
     plus the M * N exists mark (variables ``knowledge`` and ``exists``, row
@@ -157,6 +209,7 @@ class GKT(SubnetTrainer):
     >>> gkt.compile(keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     >>> gkt.fit(train, epochs=200)  # doctest: +SKIP
     >>> gkt.model.save("wrn.keras")  # doctest: +SKIP
+    >>> ur = kd.GKT(model, num_examples=45000, rule="uniform")  # Table 11's GKT-UR
     """
 
     def __init__(
@@ -168,29 +221,47 @@ class GKT(SubnetTrainer):
         ema=0.5,
         q=0.2,
         temperature=1.0,
-        include_full=False,
+        include_full=True,
         knowledge_dtype="float32",
+        rule="exponential",
+        final_survival=0.5,
+        supervision="hierarchical",
+        block_range=None,
         seed=None,
         **kwargs,
     ):
         kwargs.setdefault("name", "gkt")
         super().__init__(model, seed=seed, **kwargs)
-        self.num_examples = _positive_int(num_examples, "num_examples")
-        self.num_groups = _positive_int(num_groups, "num_groups")
+        self.num_examples = check_int(num_examples, "num_examples")
+        self.num_groups = check_int(num_groups, "num_groups")
         self.beta = check_number(beta, "beta", 0, np.inf)
         self.ema = check_number(ema, "ema", 0, 1, low_open=True)
-        check_temperature(temperature)
-        self.temperature = float(temperature)
+        self.temperature = check_temperature(temperature)
         if not isinstance(include_full, bool):
             raise ValueError(f"`include_full` must be a bool. Received: include_full={include_full!r}")
+        if supervision not in SUPERVISION:
+            raise ValueError(
+                f"`supervision` must be one of {tuple(SUPERVISION)}. Received: supervision={supervision!r}"
+            )
+        if not include_full and rule in RULES and rule not in ORDERED_RULES:
+            raise ValueError(
+                f"`include_full=False` needs an ordered rule {tuple(ORDERED_RULES)}. "
+                f"Received: rule={rule!r}"
+            )
         if knowledge_dtype not in KNOWLEDGE_DTYPES:
             raise ValueError(
                 f"`knowledge_dtype` must be one of {KNOWLEDGE_DTYPES}. "
                 f"Received: knowledge_dtype={knowledge_dtype!r}"
             )
-        self.include_full, self.knowledge_dtype = include_full, knowledge_dtype
-        self.sampler = SubnetSampler(model, "exponential", q)
-        self.q = self.sampler.q
+        self.include_full, self.knowledge_dtype, self.supervision = include_full, knowledge_dtype, supervision
+        self.sampler = SubnetSampler(model, rule, q, final_survival, block_range)
+        self.rule, self.q, self.final_survival = rule, self.sampler.q, self.sampler.final_survival
+        self.block_range = self.sampler.block_range
+        if not include_full and block_range is not None and self.block_range[0] >= self.sampler.sizes.sum():
+            raise ValueError(
+                "`include_full=False` needs a `block_range` with a subnet smaller than the main net. "
+                f"Received: block_range={block_range!r}"
+            )
         self.num_classes = int(model.output_shape_[-1])
         rows = self.num_groups * self.num_examples
         state = dict(trainable=False, initializer="zeros", autocast=False)
@@ -202,8 +273,8 @@ class GKT(SubnetTrainer):
         )
         replicated = dict(dtype="int32", aggregation="only_first_replica", **state)
         self.group = self.add_weight(shape=(), name="group", **replicated)
-        self.subnet = self.add_weight(shape=(self.sampler.num_stages,), name="subnet", **replicated)
-        self.subnet.assign(self.sampler.sizes)
+        self.subnet = self.add_weight(shape=self.sampler.main.shape, name="subnet", **replicated)
+        self.subnet.assign(self.sampler.main)
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.gk_tracker = keras.metrics.Mean(name="gk_loss")
         self.training_trackers = (self.ce_tracker, self.gk_tracker)
@@ -223,7 +294,7 @@ class GKT(SubnetTrainer):
     def next_subnet(self):
         """Draws this step's subnet (Eq. 1, Algorithm 1 line 3) into ``self.subnet``."""
         first = ops.equal(self.group.value, 0)
-        parent = ops.where(first, self.sampler.sizes, self.subnet.value)
+        parent = ops.where(first, self.sampler.main, self.subnet.value)
         counts = self.sampler.sample(parent, self.seed_generator)[0]
         if not self.include_full:
             fresh = self.sampler.sample_not_full(self.seed_generator)[0]
@@ -236,27 +307,39 @@ class GKT(SubnetTrainer):
             raise ValueError(NO_INDEX + f"Received images only: x={images!r}")
         check_index_spec(index.shape, index.dtype)
         counts = self.next_subnet()
-        return self.run_subnet(images, self.sampler.gates(counts))
+        logits = self.run_subnet(images, self.sampler.gates(counts))
+        if self.supervision != "main_net":
+            return logits
+        return {"logits": logits, "main_logits": ops.stop_gradient(self.model(images, training=True))}
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """``keras.Model.fit``; checks first that batches carry a valid index."""
-        check_indexed_inputs(x, self.num_examples)
-        return super().fit(x, y, *args, **kwargs)
+        return super().fit(check_indexed_inputs(x, self.num_examples), y, *args, **kwargs)
 
     def _rows(self, group, index):
         """Rows ``group * N + index`` of the (M * N, ...) tables."""
         return group * self.num_examples + ops.cast(index, "int32")
 
-    def train_loss(self, x, y, logits, sample_weight):
-        _, index = x
-        group = self.group.value
-        source = self._rows(ops.maximum(group - 1, 0), index)  # t = 1 reads K_1
+    def supervising_logits(self, group, index, y_pred):
+        """Teacher logits of the KL for this step's batch and which examples have one.
+
+        From the table: ``T log K_s[I]`` (softmax(T log K / T) = K), ``s``
+        given by ``supervision``; from the main net: its logits."""
+        if self.supervision == "main_net":
+            return y_pred["main_logits"], ops.ones_like(index, dtype="bool")
+        source = self._rows(SUPERVISION[self.supervision](group), index)
         target = ops.cast(ops.take(self.knowledge.value, source, axis=0), "float32")
         have = ops.take(self.exists.value, source, axis=0) > 0.5
+        return self.temperature * ops.log(ops.maximum(target, 1e-30)), have
+
+    def train_loss(self, x, y, y_pred, sample_weight):
+        _, index = x
+        group = self.group.value
+        logits = y_pred["logits"] if isinstance(y_pred, dict) else y_pred
+        teacher, have = self.supervising_logits(group, index, y_pred)
         temperature = self.temperature
-        # softmax((T log K) / T) = K: this is T^2 KL(K || softmax(z / T)).
-        log_target = temperature * ops.log(ops.maximum(target, 1e-30))
-        kl = ops.where(have, kd_divergence(log_target, logits, temperature), 0.0)
+        # T^2 KL(softmax(teacher / T) || softmax(z / T)), 0 without knowledge
+        kl = ops.where(have, kd_divergence(teacher, logits, temperature), 0.0)
         ce = self.supervised(x, y, logits, sample_weight)
         gk = self.beta * weighted_mean(kl, sample_weight)
         self.ce_tracker.update_state(ce)
@@ -287,6 +370,10 @@ class GKT(SubnetTrainer):
                 "temperature": self.temperature,
                 "include_full": self.include_full,
                 "knowledge_dtype": self.knowledge_dtype,
+                "rule": self.rule,
+                "final_survival": self.final_survival,
+                "supervision": self.supervision,
+                "block_range": None if self.block_range is None else list(self.block_range),
             }
         )
         return config
