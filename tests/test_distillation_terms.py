@@ -1,5 +1,6 @@
 """Golden-value tests of every loss term against independent numpy code."""
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -113,10 +114,68 @@ def test_logit_l2_and_plain_kl_terms(logits, temperature):
     np.testing.assert_allclose(to_np(kl), 0.5 * np_kl(t, s, temperature), rtol=1e-5, atol=1e-7)
 
 
+def np_softmax_l2(target, logits, temperature):
+    p, q = softmax(target.astype("float64") / temperature), softmax(logits.astype("float64") / temperature)
+    return np.sum((q - p) ** 2, axis=-1)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0, 20.0])
+@pytest.mark.parametrize("tau", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_softmax_l2_term_is_reskd_eq3_kd_part(logits, temperature, tau):
+    s, t = logits
+    got = losses.SoftmaxL2(temperature, tau).per_example((s, {}), (t, {}), None)
+    want = tau * temperature**2 * np_softmax_l2(t, s, temperature)
+    np.testing.assert_allclose(to_np(got), want, rtol=1e-5, atol=1e-7)
+    assert losses.SoftmaxL2(temperature, tau).student_loss_weight() == pytest.approx(1 - tau)
+
+
+def test_softmax_l2_defaults_are_li2021_s0_on_cifar10():
+    term = losses.SoftmaxL2()
+    assert (term.temperature, term.tau, term.name) == (20.0, 0.9, "softmax_l2")
+
+
+class TrainableSides(keras.Model):
+    """Student and teacher logits as trainable weights, loss = one term."""
+
+    def __init__(self, term, student, teacher):
+        super().__init__(name="sides")
+        self.term = term
+        self.student = self.add_weight(shape=student.shape, initializer=keras.initializers.Constant(student))
+        self.teacher = self.add_weight(shape=teacher.shape, initializer=keras.initializers.Constant(teacher))
+        self.built = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return ops.mean(self.term.per_example((self.student, {}), (self.teacher, {}), y))
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the teacher's, as it should be
+@pytest.mark.parametrize("make", [lambda: losses.SoftmaxL2(4.0, 0.9), lambda: losses.KD(4.0)])
+def test_no_gradient_reaches_the_teacher_side(logits, make):
+    s, t = logits
+    model = TrainableSides(make(), s, t)
+    model.compile(optimizer=keras.optimizers.SGD(10.0))
+    model.train_on_batch(np.zeros((8, 1), "float32"), np.zeros(8, "int32"))
+    np.testing.assert_array_equal(to_np(model.teacher), t)
+    assert not np.allclose(to_np(model.student), s)
+
+
+def test_softmax_l2_serialization_round_trip(logits):
+    term = losses.SoftmaxL2(temperature=5.0, tau=0.5, name="reskd")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(term))
+    assert isinstance(restored, losses.SoftmaxL2)
+    assert (restored.temperature, restored.tau, restored.name) == (5.0, 0.5, "reskd")
+    s, t = logits
+    np.testing.assert_array_equal(to_np(restored.per_example((s, {}), (t, {}), None)),
+                                  to_np(term.per_example((s, {}), (t, {}), None)))
+
+
 def test_extreme_logits_stay_finite():
     s = np.array([[1e4, -1e4, 0.0]], "float32")
     t = np.array([[-1e4, 1e4, 0.0]], "float32")
-    for term in (losses.KD(1.0), losses.KL(), losses.LogitL2()):
+    for term in (losses.KD(1.0), losses.KL(), losses.LogitL2(), losses.SoftmaxL2(1.0)):
         assert np.isfinite(to_np(term.per_example((s, {}), (t, {}), None))).all()
 
 
@@ -131,6 +190,9 @@ def test_extreme_logits_stay_finite():
         (lambda: losses.AttentionTransfer(beta=-1), "beta=-1"),
         (lambda: losses.KL(temperature=0.0), "temperature=0.0"),
         (lambda: losses.LogitL2(weight="1"), "weight='1'"),
+        (lambda: losses.SoftmaxL2(tau=1.5), "tau=1.5"),
+        (lambda: losses.SoftmaxL2(tau=True), "tau=True"),
+        (lambda: losses.SoftmaxL2(temperature=0), "temperature=0"),
     ],
 )
 def test_bad_term_arguments_name_argument_and_value(make, message):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_kd.losses import kd_divergence, kd_loss
+from keras_kd.losses import kd_divergence, kd_loss, softmax_l2
 
 
 def numpy_kd(teacher, student, temperature):
@@ -53,3 +53,19 @@ def test_half_precision_logits_are_computed_in_float32(rng):
 def test_bad_temperature_names_the_value(temperature):
     with pytest.raises(ValueError, match="temperature="):
         kd_loss(np.zeros((1, 2)), np.zeros((1, 2)), temperature)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_softmax_l2_equals_numpy_in_float32(rng, dtype):
+    """li2021 eq. 3's L2: sum over classes of squared softmax differences at t."""
+    teacher = (rng.standard_normal((8, 10)) * 5).astype(dtype)
+    student = (rng.standard_normal((8, 10)) * 5).astype(dtype)
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    want = np.sum((softmax(student.astype("float64") / 3.0) - softmax(teacher.astype("float64") / 3.0)) ** 2, -1)
+    got = softmax_l2(teacher, student, 3.0)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32"
+    np.testing.assert_allclose(ops.convert_to_numpy(got), want, rtol=1e-4 if dtype == "float16" else 1e-5)

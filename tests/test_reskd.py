@@ -214,3 +214,59 @@ def test_gathered_rows_are_padded_to_one_of_eight_sizes():
     assert sizes == {32 * k for k in range(1, 9)}
     assert all(0 <= reskd._bucket(c, 256) - c < 32 for c in range(1, 257))
     assert reskd._bucket(3, 5) == 3 and reskd._bucket(5, 5) == 5
+
+
+def test_s0_eq3_with_l2_through_a_distiller_equals_numpy(rng):
+    """li2021 eq. 3: tau t^2 ||softmax(S/t) - softmax(T/t)||^2 + (1 - tau) CE(y, S)."""
+    student, teacher = dense_net(rng, name="s"), dense_net(rng, name="t")
+    x = rng.standard_normal((8, 6)).astype("float32")
+    y = rng.integers(0, 5, 8)
+    distiller = kd.Distiller(student, teacher, losses=[kd.losses.SoftmaxL2(temperature=4.0, tau=0.5)])
+    distiller.compile(optimizer="sgd")
+    got = float(ops.convert_to_numpy(distiller.compute_loss(x, y, distiller(x, training=True), None, True)))
+    s, t = (logits_of(m, x).astype("float64") for m in (student, teacher))
+    gap = np.sum((softmax(s / 4.0) - softmax(t / 4.0)) ** 2, axis=-1)
+    np.testing.assert_allclose(got, np.mean(0.5 * 16.0 * gap + 0.5 * np_ce(y, s)), rtol=1e-5)
+
+
+def record_trainers(monkeypatch):
+    """Lists every Distiller / ResidualDistiller ``train_reskd`` builds."""
+    built = []
+
+    def recorder(cls):
+        return lambda *args, **kwargs: built.append(cls(*args, **kwargs)) or built[-1]
+
+    monkeypatch.setattr(reskd, "Distiller", recorder(kd.Distiller))
+    monkeypatch.setattr(reskd, "ResidualDistiller", recorder(kd.ResidualDistiller))
+    return built
+
+
+@pytest.mark.parametrize("settings, student_tau, candidates", [(None, 0.9, 2), ("cifar100", 0.5, 1)])
+def test_train_reskd_defaults_are_li2021_section_4b2(tmp_path, monkeypatch, settings, student_tau, candidates):
+    built = record_trainers(monkeypatch)
+    reskd_run(tmp_path, energy_ratio=1e9, candidates=candidates,
+              **({} if settings is None else {"settings": settings}))
+    s0, *stages = built
+    assert isinstance(s0, kd.Distiller) and len(stages) == candidates
+    (term,) = s0.terms
+    assert isinstance(term, kd.losses.SoftmaxL2)
+    assert (term.temperature, term.tau) == (20.0, student_tau)
+    assert s0.student_loss_weight == pytest.approx(1 - student_tau)
+    for stage in stages:
+        assert isinstance(stage, kd.ResidualDistiller)
+        assert (stage.temperature, stage.tau, stage.divergence) == (20.0, 0.1, "l2")
+
+
+def test_train_reskd_takes_hinton_kd_and_kl_stages(tmp_path, monkeypatch):
+    built = record_trainers(monkeypatch)
+    reskd_run(tmp_path, energy_ratio=1e9, candidates=1, student_losses=[kd.losses.KD(4.0, 0.9)],
+              stage_kwargs={"divergence": "kl"})
+    s0, r1 = built
+    assert [type(t) for t in s0.terms] == [kd.losses.KD] and s0.terms[0].temperature == 4.0
+    assert (r1.temperature, r1.tau, r1.divergence) == (20.0, 0.1, "kl")
+
+
+def test_train_reskd_rejects_unknown_settings_before_training(tmp_path):
+    with pytest.raises(ValueError, match="settings='svhn'"):
+        reskd_run(tmp_path, energy_ratio=0.9, settings="svhn")
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())

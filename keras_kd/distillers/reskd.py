@@ -37,14 +37,27 @@ from keras import ops
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.fit_checks import FitChecks
-from keras_kd.distillers.taps import check_built_model, logits_shape
+from keras_kd.distillers.logit_checks import check_logits_model
+from keras_kd.distillers.taps import logits_shape
 from keras_kd.files import load_model, save_model, write_json
-from keras_kd.losses.kd import check_temperature, kl_divergence
+from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_divergence, softmax_l2
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
+from keras_kd.losses.terms import SoftmaxL2
+from keras_kd.validation import check_non_negative
 
 ENERGY_MODES = ("running", "members")
 DIVERGENCES = ("l2", "kl")
 HARD_LABEL_TARGETS = ("sum", "member")
+
+# li2021 §IV-B2: "We set tau = 0.9/0.5/0.5/0.1 for S_0 on CIFAR-10 / CIFAR-100
+# / Tiny-ImageNet / ImageNet, tau = 0.1 for R_1 on all datasets and t = 20 in
+# all situations." Eq. 3's L_{T-S} is L2 (§IV-A) for both stages.
+RESKD_STAGE_SETTINGS = {
+    "cifar10": {"temperature": 20.0, "student_tau": 0.9, "res_student_tau": 0.1},
+    "cifar100": {"temperature": 20.0, "student_tau": 0.5, "res_student_tau": 0.1},
+    "tiny_imagenet": {"temperature": 20.0, "student_tau": 0.5, "res_student_tau": 0.1},
+    "imagenet": {"temperature": 20.0, "student_tau": 0.1, "res_student_tau": 0.1},
+}
 
 
 def energy(logits):
@@ -104,13 +117,9 @@ class ResidualEnsemble(keras.Model):
         if not isinstance(members, list) or not members:
             raise ValueError(f"`members` must be a non-empty list of models. Received: members={members!r}")
         for index, member in enumerate(members):
-            check_built_model(member, f"members[{index}]")
-        if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0
-        ):
-            raise ValueError(
-                f"`threshold` must be None or a number >= 0. Received: threshold={threshold!r}"
-            )
+            check_logits_model(member, f"members[{index}]")
+        if threshold is not None:
+            threshold = check_non_negative(threshold, "threshold")
         if energy_mode not in ENERGY_MODES:
             raise ValueError(
                 f"`energy_mode` must be one of {ENERGY_MODES}. Received: energy_mode={energy_mode!r}"
@@ -183,7 +192,7 @@ class ResidualEnsemble(keras.Model):
 
 
 def _frozen(model, name):
-    check_built_model(model, name)
+    check_logits_model(model, name)
     model.trainable = False
     return model
 
@@ -207,8 +216,8 @@ class ResidualDistiller(FitChecks, keras.Model):
         res_student: the model to train (``R_i``).
         teacher: the trained teacher ``T`` (frozen here).
         previous: ``[S_0, R_1, ..., R_{i-1}]`` (frozen here).
-        temperature: t (li2021: 20).
-        tau: KD weight (li2021: 0.1 for res-students).
+        temperature: t; li2021 §IV-B2: "t = 20 in all situations".
+        tau: KD weight; li2021 §IV-B2: "tau = 0.1 for R_1 on all datasets".
         divergence: ``"l2"`` or ``"kl"``.
         hard_labels: ``"sum"`` or ``"member"``.
 
@@ -231,13 +240,11 @@ class ResidualDistiller(FitChecks, keras.Model):
     ):
         kwargs.setdefault("name", "residual_distiller")
         super().__init__(**kwargs)
-        check_built_model(res_student, "res_student")
+        check_logits_model(res_student, "res_student")
         previous = list(previous) if isinstance(previous, (list, tuple)) else previous
         if not isinstance(previous, list) or not previous:
             raise ValueError(f"`previous` must list S_0 and any earlier res-students. Received: previous={previous!r}")
-        check_temperature(temperature)
-        if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 <= tau <= 1:
-            raise ValueError(f"`tau` must be in [0, 1]. Received: tau={tau!r}")
+        temperature, tau = check_temperature(temperature), check_unit_interval(tau, "tau")
         if divergence not in DIVERGENCES:
             raise ValueError(f"`divergence` must be one of {DIVERGENCES}. Received: divergence={divergence!r}")
         if hard_labels not in HARD_LABEL_TARGETS:
@@ -284,12 +291,8 @@ class ResidualDistiller(FitChecks, keras.Model):
         previous, residual = y_pred["previous"], y_pred["residual"]
         target = ops.stop_gradient(y_pred["teacher"] - previous)
         t = self.temperature
-        if self.divergence == "l2":
-            p = ops.softmax(ops.cast(residual, "float32") / t, axis=-1)
-            q = ops.softmax(ops.cast(target, "float32") / t, axis=-1)
-            gap = ops.sum(ops.square(p - q), axis=-1)
-        else:
-            gap = kl_divergence(target, residual, t)
+        divergence = softmax_l2 if self.divergence == "l2" else kl_divergence
+        gap = divergence(target, residual, t)
         kd = weighted_mean(self.tau * t**2 * gap, sample_weight)
         logits = previous + residual if self.hard_labels == "sum" else residual
         ce = weighted_mean(supervised_loss(y, logits), sample_weight)
@@ -336,18 +339,32 @@ def train_reskd(
     energy_ratio=0.9,
     threshold_ratio=0.9,
     directory=None,
+    settings="cifar10",
 ):
     """Algorithm 1 of li2021: S_0, then res-students until the energy rule.
 
     Stage 0 distils ``student`` (S_0) from ``teacher`` with a ``Distiller``
-    (``student_losses``, default Hinton KD). Then, as in Algorithm 1's
-    repeat-until loop, each next model of ``res_students`` is trained as
-    ``R_i`` by ``ResidualDistiller`` (``stage_kwargs``) until
+    on eq. 3 with L2, ``SoftmaxL2(t, tau_S0)``: "when it is not mentioned, we
+    use L_2 loss function for the L_{T-S} in Eq. (3)" (li2021 §IV-A). Then,
+    as in Algorithm 1's repeat-until loop, each next model of
+    ``res_students`` is trained as ``R_i`` by ``ResidualDistiller`` (eq. 3
+    with L2 on ``T_i``, ``tau_R``) until
     ``Energy(S_i, D_v) > energy_ratio * Energy(T, D_v)`` or the list ends.
     ``TH_energy = threshold_ratio * Energy(S_n, D_v)`` becomes the ensemble's
     threshold: eq. 10 and Algorithm 1 print ``threshold_ratio = 1``, while
     the experiments (li2021 §IV-B2, "90% of the final student network's
     energy", TH 0.88 on CIFAR-100) use 0.9, the default here.
+
+    ``t``, ``tau_S0`` and ``tau_R`` come from ``RESKD_STAGE_SETTINGS[settings]``
+    (li2021 §IV-B2: "We set tau = 0.9/0.5/0.5/0.1 for S_0 on CIFAR-10 /
+    CIFAR-100 / Tiny-ImageNet / ImageNet, tau = 0.1 for R_1 on all datasets
+    and t = 20 in all situations"); the paper names tau for R_1 only, and
+    its R_2 runs (Table VI, Res20-20-20) state no other, so every R_i uses it.
+    Eq. 3 with KL (Table VI's "KL" rows; it is Hinton KD with T = t and
+    alpha = tau): ``student_losses=[kd.losses.KD(temperature=20, alpha=0.9)]``
+    and ``stage_kwargs={"divergence": "kl"}``. This function's former S_0
+    default, Hinton KD at T = 4, alpha = 0.9 (crowley2018's setting), is
+    ``student_losses=[kd.losses.KD()]``.
 
     Args:
         teacher: trained teacher (frozen).
@@ -357,10 +374,17 @@ def train_reskd(
         validation_x: the validation images D_v (numpy), carved from train.
         optimizer_fn: no-argument callable returning a fresh optimizer per stage.
         fit_kwargs: extra ``fit`` arguments (``epochs``, ``callbacks``, ...).
+        student_losses: S_0's ``Distiller`` terms; default
+            ``[SoftmaxL2(temperature=t, tau=tau_S0)]``.
+        stage_kwargs: ``ResidualDistiller`` arguments for every R_i, over
+            the defaults ``temperature=t, tau=tau_R``.
         energy_ratio: the stop rule's share of the teacher's energy (0.9).
         threshold_ratio: ``TH_energy``'s share of ``Energy(S_n, D_v)`` (0.9).
         directory: if given, every finished stage is saved there as
             ``stage_<i>.keras`` and a later call resumes after the last one.
+        settings: a key of ``RESKD_STAGE_SETTINGS`` (``"cifar10"``,
+            ``"cifar100"``, ``"tiny_imagenet"``, ``"imagenet"``): the
+            paper's t and taus for that dataset. Default ``"cifar10"``.
 
     Returns:
         ``(ensemble, record)``: a ``ResidualEnsemble`` with the threshold, and
@@ -368,9 +392,16 @@ def train_reskd(
         "threshold"}``.
     """
     fit_kwargs = dict(fit_kwargs or {})
-    for name, ratio in (("energy_ratio", energy_ratio), ("threshold_ratio", threshold_ratio)):
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio < 0:
-            raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={ratio!r}")
+    energy_ratio = check_non_negative(energy_ratio, "energy_ratio")
+    threshold_ratio = check_non_negative(threshold_ratio, "threshold_ratio")
+    if settings not in RESKD_STAGE_SETTINGS:
+        raise ValueError(
+            f"`settings` must be one of {tuple(RESKD_STAGE_SETTINGS)}. Received: settings={settings!r}"
+        )
+    paper = RESKD_STAGE_SETTINGS[settings]
+    if student_losses is None:
+        student_losses = [SoftmaxL2(temperature=paper["temperature"], tau=paper["student_tau"])]
+    stage_kwargs = {"temperature": paper["temperature"], "tau": paper["res_student_tau"], **(stage_kwargs or {})}
     teacher_energy = dataset_energy(teacher, validation_x)
 
     def stage(index, model, make_trainer):
@@ -391,7 +422,7 @@ def train_reskd(
     for index, candidate in enumerate(res_students, start=1):
         previous = list(members)
         members.append(stage(index, candidate, lambda r: ResidualDistiller(
-            r, teacher, previous, **(stage_kwargs or {}))))
+            r, teacher, previous, **stage_kwargs)))
         energies.append(dataset_energy(ResidualEnsemble(members), validation_x))
         if energies[-1] > energy_ratio * teacher_energy:
             break

@@ -10,6 +10,7 @@ from keras_kd.losses.kd import (
     kl_divergence,
     logit_l2,
     moonshine_kd_divergence,
+    softmax_l2,
 )
 from keras_kd.losses.terms import (
     KD,
@@ -18,4 +19,5 @@ from keras_kd.losses.terms import (
     DistillationTerm,
     FeatureHint,
     LogitL2,
+    SoftmaxL2,
 )

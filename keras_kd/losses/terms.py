@@ -13,16 +13,14 @@ from keras_kd.api import register
 from keras_kd.losses.attention import attention_transfer_per_example
 from keras_kd.losses.kd import (
     check_temperature,
+    check_unit_interval,
     kd_divergence,
     kl_divergence,
     logit_l2,
     moonshine_kd_divergence,
+    softmax_l2,
 )
-
-
-def _non_negative(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative number. Received: {name}={value!r}")
+from keras_kd.validation import check_non_negative
 
 
 class DistillationTerm(keras.layers.Layer):
@@ -65,12 +63,10 @@ class KD(DistillationTerm):
     def __init__(self, temperature=4.0, alpha=0.9, mode="hinton", **kwargs):
         kwargs.setdefault("name", "kd")
         super().__init__(**kwargs)
-        check_temperature(temperature)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha!r}")
         if mode not in ("hinton", "moonshine"):
             raise ValueError(f"`mode` must be 'hinton' or 'moonshine'. Received: mode={mode!r}")
-        self.temperature, self.alpha, self.mode = temperature, alpha, mode
+        self.temperature, self.alpha = check_temperature(temperature), check_unit_interval(alpha, "alpha")
+        self.mode = mode
 
     def student_loss_weight(self):
         return 1.0 - self.alpha
@@ -150,8 +146,7 @@ class AttentionTransfer(_FeatureTerm):
     def __init__(self, beta=1e3, taps=None, **kwargs):
         kwargs.setdefault("name", "at")
         super().__init__(taps=taps, **kwargs)
-        _non_negative(beta, "beta")
-        self.beta = beta
+        self.beta = check_non_negative(beta, "beta")
 
     def per_example(self, student, teacher, y):
         s_maps = [student[1][s] for s, _ in self.pairs]
@@ -179,8 +174,7 @@ class FeatureHint(_FeatureTerm):
     def __init__(self, weight=1.0, taps=None, **kwargs):
         kwargs.setdefault("name", "hint")
         super().__init__(taps=taps, **kwargs)
-        _non_negative(weight, "weight")
-        self.weight = weight
+        self.weight = check_non_negative(weight, "weight")
         self.adapters = {}
 
     def connect(self, student_shapes, teacher_shapes):
@@ -211,14 +205,58 @@ class FeatureHint(_FeatureTerm):
 
 
 @register
+class SoftmaxL2(DistillationTerm):
+    """ResKD's KD loss for S_0 (li2021 eq. 3 with its default L2).
+
+    ``tau * t^2 * sum over classes (softmax(s/t) - softmax(teacher/t))^2``
+    per example (``softmax_l2``, float32, no gradient into the teacher).
+    With it the distiller's cross-entropy weight defaults to ``1 - tau``,
+    so the total is eq. 3: ``tau t^2 L_{T-S} + (1 - tau) CE``. li2021: "when
+    it is not mentioned, we use L_2 loss function for the L_{T-S} in Eq. (3)"
+    (§IV-A). For eq. 3 with KL instead, use ``KD(temperature=t, alpha=tau)``.
+
+    Args:
+        temperature: t > 0. Default 20, li2021 §IV-B2: "t = 20 in all
+            situations".
+        tau: weight of the L2 term in [0, 1]. Default 0.9, li2021 §IV-B2's
+            S_0 value on CIFAR-10: "We set tau = 0.9/0.5/0.5/0.1 for S_0 on
+            CIFAR-10 / CIFAR-100 / Tiny-ImageNet / ImageNet, tau = 0.1 for
+            R_1 on all datasets" (``reskd.RESKD_STAGE_SETTINGS``).
+
+    Example:
+
+    >>> distiller = kd.Distiller(student, teacher,  # doctest: +SKIP
+    ...                          losses=[kd.losses.SoftmaxL2(temperature=20, tau=0.5)])
+    """
+
+    def __init__(self, temperature=20.0, tau=0.9, **kwargs):
+        kwargs.setdefault("name", "softmax_l2")
+        super().__init__(**kwargs)
+        self.temperature, self.tau = check_temperature(temperature), check_unit_interval(tau, "tau")
+
+    def student_loss_weight(self):
+        return 1.0 - self.tau
+
+    def per_example(self, student, teacher, y):
+        return self.tau * self.temperature**2 * softmax_l2(teacher[0], student[0], self.temperature)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "tau": self.tau}
+
+
+@register
 class LogitL2(DistillationTerm):
-    """``weight * mean over classes (s - t)^2`` (li2021's L2 ``L_{T-S}``)."""
+    """``weight * mean over classes (s - t)^2`` on raw logits (no temperature).
+
+    Logit regression (Ba & Caruana 2014, "Do deep nets really need to be
+    deep?"). Not ResKD's L2, which compares softened softmaxes: that is
+    ``SoftmaxL2``.
+    """
 
     def __init__(self, weight=1.0, **kwargs):
         kwargs.setdefault("name", "l2")
         super().__init__(**kwargs)
-        _non_negative(weight, "weight")
-        self.weight = weight
+        self.weight = check_non_negative(weight, "weight")
 
     def per_example(self, student, teacher, y):
         return self.weight * logit_l2(teacher[0], student[0])
@@ -234,9 +272,7 @@ class KL(DistillationTerm):
     def __init__(self, temperature=1.0, weight=1.0, **kwargs):
         kwargs.setdefault("name", "kl")
         super().__init__(**kwargs)
-        check_temperature(temperature)
-        _non_negative(weight, "weight")
-        self.temperature, self.weight = temperature, weight
+        self.temperature, self.weight = check_temperature(temperature), check_non_negative(weight, "weight")
 
     def per_example(self, student, teacher, y):
         return self.weight * kl_divergence(teacher[0], student[0], self.temperature)
