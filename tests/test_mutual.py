@@ -57,12 +57,165 @@ def test_one_optimizer_equals_per_peer_optimizers_gradients_are_isolated(rng):
         separate.append(student.get_weights())
     a2, b2 = clone(a), clone(b)
     # MutualDistiller's peer term is kl_weight * T^2 * KL; the KL term has no T^2.
-    joint = kd.MutualDistiller([a2, b2], temperature=2.0, kl_weight=1 / 4.0)
+    joint = kd.MutualDistiller([a2, b2], temperature=2.0, kl_weight=1 / 4.0, update="simultaneous")
     joint.compile(optimizer=keras.optimizers.SGD(0.5))
     joint.train_on_batch(x, y)
     for got, want in zip((a2.get_weights(), b2.get_weights()), separate):
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def np_softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def np_peer_step(k, weights, x, y, temperature, kl_weight):
+    """Peer k's (gradients of W and b, CE, KL) for linear peers, in float64."""
+    logits = [x @ w + b for w, b in weights]
+    targets = [np_softmax(z / temperature) for j, z in enumerate(logits) if j != k]
+    z = logits[k]
+    one_hot = np.eye(CLASSES)[y]
+    dz = (np_softmax(z) - one_hot + kl_weight * temperature * sum(np_softmax(z / temperature) - p for p in targets))
+    dz /= len(x)
+    ce = np.mean(np_ce(y, z))
+    kl = kl_weight * temperature**2 * np.mean(sum(np_kl(z_j, z, temperature) for j, z_j in enumerate(logits) if j != k))
+    return (x.T @ dz, dz.sum(axis=0)), ce, kl
+
+
+def np_mutual_fit(weights, batches, update, lr, decay, momentum, temperature, kl_weight):
+    """Replays ``fit`` in numpy: DML's Algorithm 1 (``"sequential"``: each peer
+    steps against the others' predictions recomputed after every update) or
+    one step of all peers on the same predictions; Keras' SGD with momentum
+    and an exponentially decayed learning rate (one iteration per batch).
+    Returns the final weights and each step's per-peer (CE, KL)."""
+    weights = [[p.astype("float64") for p in peer] for peer in weights]
+    velocity = [[np.zeros_like(p) for p in peer] for peer in weights]
+    logged = []
+    for t, (x, y) in enumerate(batches):
+        rate = lr * decay**t
+        x = x.astype("float64")
+        if update == "sequential":  # peer k sees peers 0..k-1 already updated
+            steps = []
+            for k in range(len(weights)):
+                steps.append(np_peer_step(k, weights, x, y, temperature, kl_weight))
+                np_sgd(weights[k], velocity[k], steps[k][0], rate, momentum)
+        else:
+            steps = [np_peer_step(k, weights, x, y, temperature, kl_weight) for k in range(len(weights))]
+            for k, step in enumerate(steps):
+                np_sgd(weights[k], velocity[k], step[0], rate, momentum)
+        logged.append([(ce, kl) for _, ce, kl in steps])
+    return weights, np.array(logged)
+
+
+def np_sgd(params, velocity, grads, rate, momentum):
+    for p, v, g in zip(params, velocity, grads):
+        v *= momentum
+        v -= rate * g
+        p += v
+
+
+def fit_linear_peers(rng, update, count):
+    """Fits ``count`` linear peers for 3 batches and replays the fit in numpy."""
+    peers = [dense_net(rng, name=f"p{i}") for i in range(count)]
+    start = [p.get_layer("out").get_weights() for p in peers]
+    x = rng.standard_normal((24, 6)).astype("float32")
+    y = rng.integers(0, CLASSES, 24)
+    settings = dict(lr=0.5, decay=0.5, momentum=0.9, temperature=2.0, kl_weight=0.5)
+    mutual = kd.MutualDistiller(peers, temperature=2.0, kl_weight=0.5, update=update)
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.5, decay_steps=1, decay_rate=0.5)
+    mutual.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9))
+    history = mutual.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0).history
+    batches = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 24, 8)]
+    want, logged = np_mutual_fit(start, batches, update, **settings)
+    return mutual, history, want, logged
+
+
+@pytest.mark.parametrize("count", [2, 3])
+@pytest.mark.parametrize("update", ["sequential", "simultaneous"])
+def test_fit_equals_numpy_replay_of_its_update_order(rng, update, count):
+    mutual, history, want, logged = fit_linear_peers(rng, update, count)
+    assert int(to_np(mutual.optimizer.iterations)) == 3  # the schedule saw one step per batch
+    for peer, (w, b) in zip(mutual.peers, want):
+        got_w, got_b = peer.get_layer("out").get_weights()
+        np.testing.assert_allclose(got_w, w, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got_b, b, rtol=1e-4, atol=1e-5)
+    mean = logged.mean(axis=0)  # per peer: the epoch means of the CE and KL each step used
+    for k in range(count):
+        np.testing.assert_allclose(history[f"peer{k}_ce"][0], mean[k, 0], rtol=1e-5)
+        np.testing.assert_allclose(history[f"peer{k}_kl"][0], mean[k, 1], rtol=1e-5)
+    np.testing.assert_allclose(history["loss"][0], logged.sum(axis=(1, 2)).mean(), rtol=1e-5)
+
+
+def test_sequential_and_simultaneous_orders_differ(rng):
+    seed = rng.integers(1 << 30)
+    results = [fit_linear_peers(np.random.default_rng(seed), update, 2) for update in ("sequential", "simultaneous")]
+    (_, _, sequential, _), (_, _, simultaneous, _) = results
+    assert np.abs(sequential[1][0] - simultaneous[1][0]).max() > 1e-2
+    got = [r[0].peers[1].get_layer("out").get_weights()[0] for r in results]
+    assert np.abs(got[0] - got[1]).max() > 1e-2
+
+
+def batch_norm_peer(rng, name):
+    inputs = keras.Input((6,))
+    dense = keras.layers.Dense(CLASSES, name="out")
+    outputs = keras.layers.BatchNormalization(momentum=0.5, name="bn")(dense(inputs))
+    model = keras.Model(inputs, outputs, name=name)
+    dense.set_weights([rng.standard_normal((6, CLASSES)).astype("float32"),
+                       rng.standard_normal(CLASSES).astype("float32")])
+    return model
+
+
+def test_sequential_moves_each_peers_batch_statistics_once_per_batch(rng):
+    """The forwards that recompute targets leave batch-norm statistics alone."""
+    peers = [batch_norm_peer(rng, f"p{i}") for i in range(2)]
+    x = rng.standard_normal((8, 6)).astype("float32")
+    want = [0.5 * np.mean(logits_of(p, x), axis=0) for p in peers]  # pre-step weights, one update
+    mutual = kd.MutualDistiller(peers, update="sequential")
+    mutual.compile(optimizer=keras.optimizers.SGD(0.5))
+    mutual.train_on_batch(x, rng.integers(0, CLASSES, 8))
+    for peer, mean in zip(peers, want):
+        np.testing.assert_allclose(to_np(peer.get_layer("bn").moving_mean), mean, rtol=1e-5, atol=1e-6)
+
+
+def test_update_default_follows_each_paper_and_round_trips(tmp_path):
+    a, b = tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2)
+    assert kd.MutualDistiller([a, b]).update == "sequential"  # DML, Algorithm 1
+    assert kd.MutualDistiller([tiny_wrn(10, 1, 3), tiny_wrn(10, 1, 4)], auxiliary=True).update == "simultaneous"
+    mutual = kd.MutualDistiller([a, b], update="simultaneous")
+    assert kd.MutualDistiller.from_config(mutual.get_config()).update == "simultaneous"
+    mutual = kd.MutualDistiller([a, b])
+    assert kd.MutualDistiller.from_config(mutual.get_config()).update == "sequential"
+    mutual.save(tmp_path / "mutual.keras")
+    assert keras.saving.load_model(tmp_path / "mutual.keras", safe_mode=True).update == "sequential"
+
+
+def test_config_saved_before_update_existed_loads_simultaneous():
+    config = kd.MutualDistiller([tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2)]).get_config()
+    del config["update"]
+    assert kd.MutualDistiller.from_config(config).update == "simultaneous"  # how it was trained
+
+
+@pytest.mark.parametrize("setting", [dict(use_ema=True), dict(gradient_accumulation_steps=2)])
+def test_sequential_rejects_optimizers_it_cannot_step_per_peer(rng, setting):
+    mutual = kd.MutualDistiller([dense_net(rng, name="a"), dense_net(rng, name="b")])
+    mutual.compile(optimizer=keras.optimizers.SGD(0.1, **setting))
+    name, value = next(iter(setting.items()))
+    with pytest.raises(ValueError, match=__import__("re").escape(f"{name}={value!r}")):
+        mutual.train_on_batch(rng.standard_normal((4, 6)).astype("float32"), np.arange(4))
+
+
+def test_sequential_with_loss_scaling_trains_or_says_why(rng):
+    """A LossScaleOptimizer steps per peer on TF and torch; JAX gets a clear error."""
+    mutual = kd.MutualDistiller([dense_net(rng, name="a"), dense_net(rng, name="b")])
+    mutual.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)))
+    x, y = rng.standard_normal((4, 6)).astype("float32"), np.arange(4)
+    if keras.backend.backend() == "jax":
+        with pytest.raises(ValueError, match="Received: optimizer="):
+            mutual.train_on_batch(x, y)
+    else:
+        assert np.isfinite(mutual.train_on_batch(x, y, return_dict=True)["loss"])
+        assert int(to_np(mutual.optimizer.iterations)) == 1
 
 
 def test_fit_logs_every_peer_and_predicts_with_all(rng):
@@ -99,6 +252,7 @@ def test_keras_round_trip_with_safe_mode(rng, tmp_path):
         (lambda a, b: kd.MutualDistiller([a, b], temperature=0), "temperature=0"),
         (lambda a, b: kd.MutualDistiller([a, b], reduction="max"), "reduction='max'"),
         (lambda a, b: kd.MutualDistiller([a, b], kl_weight=-1), "kl_weight=-1"),
+        (lambda a, b: kd.MutualDistiller([a, b], update="alternating"), "update='alternating'"),
     ],
 )
 def test_bad_input_raises_clear_error(make, message):
