@@ -1,7 +1,7 @@
 """What the example scripts share: data choice, training recipe, result files.
 
 Every script defines its own flags; the ones here (``--source``,
-``--train_size``, ``--epochs``, ``--batch_size``, ``--learning_rate``,
+``--train_size``, ``--test_size``, ``--epochs``, ``--batch_size``, ``--learning_rate``,
 ``--weight_decay``, ``--seeds``, ``--output_dir``, ``--preset``,
 ``--recipe``, ``--print_recipe``) mean the same in all of them.
 
@@ -39,6 +39,7 @@ flags.DEFINE_string(
     "the repository, else the Debian Fashion-MNIST files.",
 )
 flags.DEFINE_integer("train_size", 10000, "Training examples used, a seeded random subset (0: all).")
+flags.DEFINE_integer("test_size", 0, "Test examples used, a seeded random subset of the test split (0: all).")
 flags.DEFINE_integer("epochs", 5, "Epochs of each training run.")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the recipe's).")
 flags.DEFINE_float("learning_rate", None, "Initial learning rate (default: the recipe's).")
@@ -133,7 +134,11 @@ def datasets(source, seed, train_size=None, with_index=False, validation_size=0)
     images, labels = images[: len(images) - validation_size], labels[: len(labels) - validation_size]
     if train_size:
         images, labels = images[:train_size], labels[:train_size]
-    arrays = {"train": (images, labels), "test": kd.data.load_arrays(source, "test")}
+    test_images, test_labels = kd.data.load_arrays(source, "test")
+    if FLAGS.test_size:  # the test split may be sorted by class: a seeded random subset
+        chosen = np.random.default_rng(0).permutation(len(test_labels))[: FLAGS.test_size]
+        test_images, test_labels = test_images[chosen], test_labels[chosen]
+    arrays = {"train": (images, labels), "test": (test_images, test_labels)}
 
     recipe = training_recipe()
 

@@ -15,6 +15,7 @@ alpha=0.9, crowley2018's recipe (``--print_recipe``). ``--preset=paper`` runs
 it as printed: all images, 200 epochs, lr x0.2 at epochs 60/120/160.
 """
 
+import os
 import time
 
 import keras
@@ -23,6 +24,7 @@ from absl import app, flags
 import common
 import keras_kd as kd
 
+flags.adopt_module_key_flags(common)  # --help lists the shared flags too
 flags.DEFINE_string("teacher", "wrn-16-2", "Teacher registry name (ignored with --teacher_path).")
 flags.DEFINE_string("teacher_block", "S", "Teacher block notation.")
 flags.DEFINE_string("teacher_path", None, "A trained teacher .keras file (examples/train_teacher.py).")
@@ -69,7 +71,19 @@ def main(_):
     minutes = (time.time() - started) / 60
     title = (f"{common.describe(source)}, {info['train_examples']} training images, {FLAGS.epochs} epochs per "
              f"student, seed {seed}, backend {keras.backend.backend()}, {minutes:.1f} min")
-    common.publish(None, title, [table], {"results": results, "source": common.describe(source)})
+    output_dir = common.publish(None, title, [table], {"results": results, "source": common.describe(source)})
+    if output_dir:
+        plot(results, os.path.join(output_dir, "accuracy.png"))
+
+
+def plot(results, path):
+    """Test accuracy of the three runs, one bar each."""
+    plt = common.pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.bar([r["run"] for r in results], [100 * r["accuracy"] for r in results], color=["tab:gray", "tab:blue", "tab:green"])
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title(f"{FLAGS.method}: {FLAGS.student} {FLAGS.student_block} from {FLAGS.teacher}")
+    common.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from absl import app, flags
 import common
 import keras_kd as kd
 
+flags.adopt_module_key_flags(common)  # --help lists the shared flags too
 METHODS = ("plain", "stodepth", "st", "gkt")
 LABELS = {"plain": "plain CE", "stodepth": "StoDepth", "st": "ST", "gkt": "GKT"}
 

@@ -25,6 +25,7 @@ from absl import app, flags
 import common
 import keras_kd as kd
 
+flags.adopt_module_key_flags(common)  # --help lists the shared flags too
 flags.DEFINE_list("models", ["wrn-16-1", "wrn-16-1"], "The two peers (registry names).")
 FLAGS = flags.FLAGS
 
@@ -43,7 +44,7 @@ def run(config, seed, train, test, info):
     keras.utils.set_random_seed(seed)
     networks = [common.network(name, info) for name in FLAGS.models]
     if config == "independent":
-        trainer = kd.MutualDistiller(networks, kl_weight=0.0)
+        trainer = kd.MutualDistiller(networks, kl_weight=0.0, update="simultaneous")  # no peer terms: the order is moot
     else:
         trainer = kd.MutualDistiller(networks, auxiliary=config == "dcm")
     trainer.compile(optimizer=common.optimizer(int(train.cardinality())))

@@ -28,6 +28,7 @@ from absl import app, flags
 import common
 import keras_kd as kd
 
+flags.adopt_module_key_flags(common)  # --help lists the shared flags too
 flags.DEFINE_string("network", "wrn-16-2", "Architecture of teachers and students.")
 flags.DEFINE_multi_string("table", ["G16:g2,g4"],
                           "One table per flag: comma-separated R teacher blocks, ':', NR student blocks.")

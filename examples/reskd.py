@@ -35,6 +35,7 @@ from absl import app, flags
 import common
 import keras_kd as kd
 
+flags.adopt_module_key_flags(common)  # --help lists the shared flags too
 flags.DEFINE_string("teacher", "wrn-16-2", "Teacher registry name.")
 flags.DEFINE_string("teacher_path", None, "A trained teacher .keras file instead of training one.")
 flags.DEFINE_integer("teacher_epochs", 10, "Teacher epochs.")

@@ -15,6 +15,7 @@ from absl import app, flags
 import common
 import keras_kd as kd
 
+flags.adopt_module_key_flags(common)  # --help lists the shared flags too
 flags.DEFINE_string("model", "wrn-16-2", "Registry name of the teacher (keras_kd.models.list_models()).")
 flags.DEFINE_string("block", "S", "Block notation of the teacher.")
 flags.DEFINE_string("output", "teacher.keras", "Where the trained teacher is saved.")

@@ -21,6 +21,7 @@ from absl import app, flags  # noqa: E402
 import keras_kd as kd  # noqa: E402
 
 flags.DEFINE_float("temperature", 4.0, "Temperature T.")
+flags.DEFINE_string("output_dir", None, "If given, writes results.json and results.md there.")
 FLAGS = flags.FLAGS
 
 
@@ -52,9 +53,15 @@ def main(_):
         )
         rows["keras.distillation default"] = float(default.compute_loss(t32, s32))
         rows["keras.distillation + KLDivergence()"] = float(explicit.compute_loss(t32, s32))
-    print(f"Keras {keras.__version__}, backend {keras.backend.backend()}, T={temperature}")
+    title = f"Keras {keras.__version__}, backend {keras.backend.backend()}, T={temperature}"
+    print(title)
     for name, value in rows.items():
         print(f"  {name:38s} {value:10.4f}")
+    if FLAGS.output_dir:
+        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        table = kd.files.markdown_table(["", "value"], [(name, f"{value:.4f}") for name, value in rows.items()])
+        kd.files.write_text(os.path.join(FLAGS.output_dir, "results.md"), f"{title}\n\n{table}\n")
+        kd.files.write_json(os.path.join(FLAGS.output_dir, "results.json"), {"title": title, "values": rows})
 
 
 if __name__ == "__main__":

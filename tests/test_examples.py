@@ -1,0 +1,48 @@
+"""The example scripts' command lines: shared flags in --help, a tiny main job end to end."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import pytest
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+SCRIPTS = ["distill", "gkt", "moonshine", "mutual", "residual_kd", "reskd", "train_teacher"]
+CIFAR10 = os.path.join(os.path.dirname(EXAMPLES), "..", "shared", "data", "cifar10-jpg.tar.gz")
+ONCE = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                          reason="the scripts' command lines do not depend on the backend: run once, on TensorFlow")
+
+
+def run(script, *flags):
+    return subprocess.run([sys.executable, os.path.join(EXAMPLES, f"{script}.py"), *flags],
+                          capture_output=True, text=True, cwd=EXAMPLES)
+
+
+@ONCE
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_lists_the_shared_flags(script):
+    out = run(script, "--help").stdout
+    for name in ("epochs", "train_size", "test_size", "output_dir", "preset", "print_recipe"):
+        assert re.search(rf"--(\[no\])?{name}:", out), (script, name)
+
+
+@ONCE
+def test_why_defaults_writes_its_table(tmp_path):
+    assert run("why_defaults", "--output_dir", str(tmp_path)).returncode == 0
+    values = json.loads((tmp_path / "results.json").read_text())["values"]
+    assert values["keras_kd.losses.kd_loss"] == pytest.approx(values["true T^2 KL (numpy, float64)"], rel=1e-5)
+
+
+@ONCE
+@pytest.mark.skipif(not os.path.exists(CIFAR10), reason="needs the CIFAR-10 JPEGs in ../shared/data")
+def test_the_main_job_writes_results_and_a_plot(tmp_path):
+    result = run("distill", "--source", os.path.abspath(CIFAR10), "--train_size", "128", "--test_size", "64",
+                 "--epochs", "1", "--teacher_epochs", "1", "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(os.listdir(tmp_path)) == ["accuracy.png", "results.json", "results.md"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [r["run"] for r in saved["results"]] == ["teacher", "scratch student", "kd student"]
+    assert saved["flags"]["test_size"] == 64
