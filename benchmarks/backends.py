@@ -34,7 +34,7 @@ def keras_steps(teacher, x, y, jit):
     import keras_kd as kd
 
     tag = "jit" if jit else "nojit"
-    distiller = kd.Distiller(kd.models.wide_resnet(16, 2, 10), teacher)
+    distiller = kd.Distiller(student=kd.models.wide_resnet(16, 2, 10), teacher=teacher)
     student = kd.models.wide_resnet(16, 2, 10)
     return {f"kd_{tag}": common.classifier_step_fn(distiller, x, y, jit),
             f"student_{tag}": common.classifier_step_fn(student, x, y, jit)}

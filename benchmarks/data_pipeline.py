@@ -40,7 +40,7 @@ def measure_backend(source, batch, chunk_batches, repeats):
     dataset = kd.data.load(source or random_source(), "train", batch_size=batch)
     pipeline = iter(dataset.repeat())
     teacher = kd.models.wide_resnet(40, 2, 10)
-    distiller = kd.Distiller(kd.models.wide_resnet(16, 2, 10), teacher)
+    distiller = kd.Distiller(student=kd.models.wide_resnet(16, 2, 10), teacher=teacher)
     distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     batches = itertools.cycle(list(dataset.take(4).as_numpy_iterator()))
 

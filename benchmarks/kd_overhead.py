@@ -58,8 +58,8 @@ def measure_backend(batch, repeats):
     steps = {
         "student": common.classifier_step_fn(wrn(16), x, y),
         "teacher_inference": lambda: teacher.predict_on_batch(x),
-        "kd": common.classifier_step_fn(kd.Distiller(wrn(16), teacher), x, y),
-        "kd_at": common.classifier_step_fn(kd.Distiller(wrn(16), teacher, losses=at), x, y),
+        "kd": common.classifier_step_fn(kd.Distiller(student=wrn(16), teacher=teacher), x, y),
+        "kd_at": common.classifier_step_fn(kd.Distiller(student=wrn(16), teacher=teacher, losses=at), x, y),
     }
     if hasattr(keras, "distillation"):
         steps["keras_distillation"] = common.classifier_step_fn(keras_distiller(teacher), x, y)

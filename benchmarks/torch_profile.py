@@ -69,7 +69,7 @@ def measure_backend(batch, steps, blocks):
 
     x, y = common.random_batch(batch)
     teacher = kd.models.wide_resnet(40, 2, 10)
-    distiller = kd.Distiller(kd.models.wide_resnet(16, 2, 10), teacher)
+    distiller = kd.Distiller(student=kd.models.wide_resnet(16, 2, 10), teacher=teacher)
     torch_teacher = torch_kd_loop.WideResNet(40, 2, 10)
     runs = {
         "KD keras_kd": profile_ms(common.classifier_step_fn(distiller, x, y, False), steps),

@@ -280,5 +280,5 @@ def train_student(student, train_data, teacher=None, method="scratch", kd_mode="
     if method == "scratch":
         train(student, train_data)
     else:
-        train(kd.Distiller(student, teacher, losses=distillation_terms(method, kd_mode=kd_mode)), train_data)
+        train(kd.Distiller(student=student, teacher=teacher, losses=distillation_terms(method, kd_mode=kd_mode)), train_data)
     return student

@@ -35,7 +35,7 @@ def fit(trainer, x, y):
 
 
 def distil(x=None, y=None):
-    fit(kd.Distiller(net(name="student"), net(14, seed=1, name="teacher")),
+    fit(kd.Distiller(student=net(name="student"), teacher=net(14, seed=1, name="teacher")),
         images() if x is None else x, labels() if y is None else y)
 
 
@@ -57,13 +57,13 @@ def shared_layers():
     student = net(name="student")
     teacher = keras.Sequential([student, keras.layers.Dense(CLASSES)])
     teacher.build((None, *SHAPE))
-    kd.Distiller(student, teacher)
+    kd.Distiller(student=student, teacher=teacher)
 
 
 def mismatched_attention_taps():
     student = kd.models.wide_resnet(10, 1, CLASSES, input_shape=SHAPE)
     teacher = kd.models.wide_resnet(10, 2, CLASSES, input_shape=SHAPE)
-    kd.Distiller(student, teacher, losses=[kd.losses.AttentionTransfer(taps={"stage1": "stage3"})])
+    kd.Distiller(student=student, teacher=teacher, losses=[kd.losses.AttentionTransfer(taps={"stage1": "stage3"})])
 
 
 def write_file(name, content):
@@ -105,7 +105,7 @@ TABLE = [
     ("labels of rank 3", lambda: distil(y=labels().reshape(16, 1, 1)), ValueError,
      "Received: y with shape (16, 1, 1)"),
     ("teacher/student class counts differ",
-     lambda: kd.Distiller(net(), net(classes=7, seed=1)), ValueError, "student outputs 5, teacher outputs 7"),
+     lambda: kd.Distiller(student=net(), teacher=net(classes=7, seed=1)), ValueError, "student outputs 5, teacher outputs 7"),
     ("NaN in the images", lambda: distil(x=with_nan()), ValueError, "Received: x with 1 NaN or inf values"),
     ("images of the wrong rank", lambda: distil(x=images()[..., 0]), ValueError, "Received: x with shape (16, 8, 8)"),
     ("images of the wrong size", lambda: distil(x=images(shape=(16, 16, 3))), ValueError,
@@ -124,11 +124,11 @@ TABLE = [
     ("unknown block notation", lambda: kd.layers.parse_block("Q(2)"), ValueError, "'Q(2)'"),
     ("empty peer list", lambda: kd.MutualDistiller([]), ValueError, "Received: peers=[]"),
     ("res-student with another class count",
-     lambda: kd.ResidualDistiller(net(classes=7, name="r1"), net(14, name="teacher"), [net(name="s0")]),
+     lambda: kd.ResidualDistiller(res_student=net(classes=7, name="r1"), teacher=net(14, name="teacher"), previous=[net(name="s0")]),
      ValueError, "'r1': 7"),
     ("threshold of the wrong type", lambda: kd.ResidualEnsemble([net()], threshold="0.9"), ValueError,
      "Received: threshold='0.9'"),
-    ("teacher not built", lambda: kd.Distiller(net(), unbuilt()), ValueError, "Received an unbuilt model: teacher="),
+    ("teacher not built", lambda: kd.Distiller(student=net(), teacher=unbuilt()), ValueError, "Received an unbuilt model: teacher="),
     ("student sharing layers with the teacher", shared_layers, ValueError, "share weights"),
     ("truncated .keras file",
      lambda: kd.files.load_model(write_file("cut.keras", saved_model_bytes()[:5000])), ValueError,

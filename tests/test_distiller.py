@@ -39,7 +39,7 @@ def test_total_loss_equals_numpy(rng, temperature, alpha, weighted):
     x = rng.standard_normal((8, 6)).astype("float32")
     y = rng.integers(0, CLASSES, 8)
     w = rng.uniform(0.5, 2.0, 8).astype("float32") if weighted else None
-    distiller = kd.Distiller(student, teacher, losses=[kd.losses.KD(temperature, alpha)])
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[kd.losses.KD(temperature, alpha)])
     distiller.compile(optimizer="sgd")
     got = distiller.compute_loss(x, y, distiller(x, training=True), w, training=True)
     s, t = logits_of(student, x), logits_of(teacher, x)
@@ -49,7 +49,7 @@ def test_total_loss_equals_numpy(rng, temperature, alpha, weighted):
 
 
 def test_default_is_hinton_kd_t4_alpha_09(rng):
-    distiller = kd.Distiller(dense_net(rng, name="s"), dense_net(rng, name="t"))
+    distiller = kd.Distiller(student=dense_net(rng, name="s"), teacher=dense_net(rng, name="t"))
     (term,) = distiller.terms
     assert (term.temperature, term.alpha, term.mode) == (4.0, 0.9, "hinton")
     assert distiller.student_loss_weight == pytest.approx(0.1)
@@ -66,7 +66,7 @@ def images(rng, n=16):
 
 def test_total_loss_with_attention_transfer_equals_numpy(rng):
     student, teacher = tiny_wrn(16, 1, 1), tiny_wrn(16, 2, 2)
-    distiller = kd.Distiller(student, teacher, losses=[
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[
         kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(beta=1e3)])
     distiller.compile(optimizer="sgd")
     x, y = images(rng, 4)
@@ -87,7 +87,7 @@ def snapshot(model):
 
 def test_fit_freezes_teacher_and_evaluate_keeps_student_statistics(rng):
     student, teacher = tiny_wrn(16, 1, 1), tiny_wrn(16, 2, 2)
-    distiller = kd.Distiller(student, teacher, losses=[
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[
         kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)])
     distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     assert not {id(v) for v in teacher.weights} & {id(v) for v in distiller.trainable_variables}
@@ -121,7 +121,7 @@ def test_teacher_then_student_run_once_per_training_step(rng):
 
     student.call_with_features = recording("student", student.call_with_features)
     teacher.call_with_features = recording("teacher", teacher.call_with_features)
-    distiller = kd.Distiller(student, teacher, losses=[kd.losses.AttentionTransfer()])
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[kd.losses.AttentionTransfer()])
     distiller.compile(optimizer="sgd", run_eagerly=True)
     x, y = images(rng, 8)
     distiller.train_on_batch(x, y)  # first call also builds (a symbolic pass)
@@ -132,7 +132,7 @@ def test_teacher_then_student_run_once_per_training_step(rng):
 
 def test_sample_weight_zero_removes_examples(rng):
     student, teacher = dense_net(rng, name="s"), dense_net(rng, name="t")
-    distiller = kd.Distiller(student, teacher)
+    distiller = kd.Distiller(student=student, teacher=teacher)
     distiller.compile(optimizer="sgd")
     x = rng.standard_normal((4, 6)).astype("float32")
     y = rng.integers(0, CLASSES, 4)
@@ -143,7 +143,7 @@ def test_sample_weight_zero_removes_examples(rng):
 
 
 def test_one_hot_labels_give_the_same_loss(rng):
-    distiller = kd.Distiller(dense_net(rng, name="s"), dense_net(rng, name="t"))
+    distiller = kd.Distiller(student=dense_net(rng, name="s"), teacher=dense_net(rng, name="t"))
     distiller.compile(optimizer="sgd")
     x = rng.standard_normal((4, 6)).astype("float32")
     y = rng.integers(0, CLASSES, 4)
@@ -153,7 +153,7 @@ def test_one_hot_labels_give_the_same_loss(rng):
 
 
 def test_keras_round_trip_with_safe_mode(rng, tmp_path):
-    distiller = kd.Distiller(tiny_wrn(10, 1, 1), tiny_wrn(10, 2, 2), losses=[
+    distiller = kd.Distiller(student=tiny_wrn(10, 1, 1), teacher=tiny_wrn(10, 2, 2), losses=[
         kd.losses.KD(2.0, 0.7), kd.losses.AttentionTransfer(500.0), kd.losses.FeatureHint(0.1)])
     distiller.compile(optimizer="sgd")
     x, y = images(rng, 8)
@@ -178,7 +178,7 @@ def test_keras_round_trip_with_safe_mode(rng, tmp_path):
 def test_mixed_precision_keeps_loss_in_float32(rng):
     keras.config.set_dtype_policy("mixed_float16")
     try:
-        distiller = kd.Distiller(tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2),
+        distiller = kd.Distiller(student=tiny_wrn(10, 1, 1), teacher=tiny_wrn(10, 1, 2),
                                  losses=[kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer()])
         distiller.compile(optimizer="sgd")
         x, y = images(rng, 8)
@@ -193,18 +193,18 @@ def test_mixed_precision_keeps_loss_in_float32(rng):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda s, t: kd.Distiller(s, kd.models.wide_resnet(10, 1, 7, input_shape=(8, 8, 3))),
+        (lambda s, t: kd.Distiller(student=s, teacher=kd.models.wide_resnet(10, 1, 7, input_shape=(8, 8, 3))),
          "student outputs 5, teacher outputs 7"),
-        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.AttentionTransfer(taps=["conv9"])]),
+        (lambda s, t: kd.Distiller(student=s, teacher=t, losses=[kd.losses.AttentionTransfer(taps=["conv9"])]),
          "Unknown student tap 'conv9'"),
-        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.AttentionTransfer(taps={"stage1": "stage3"})]),
+        (lambda s, t: kd.Distiller(student=s, teacher=t, losses=[kd.losses.AttentionTransfer(taps={"stage1": "stage3"})]),
          "equal spatial sizes"),
-        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.KD(alpha=2)]), "alpha=2"),
-        (lambda s, t: kd.Distiller(s, t, losses=[kd.losses.KD(temperature=0)]), "temperature=0"),
-        (lambda s, t: kd.Distiller(s, s), "share weights"),
-        (lambda s, t: kd.Distiller(s, keras.Sequential([keras.layers.Dense(5)])), "teacher"),
-        (lambda s, t: kd.Distiller(s, t, losses=["kl_divergence"]), "kl_divergence"),
-        (lambda s, t: kd.Distiller(s, t, student_loss_weight=-1), "student_loss_weight=-1"),
+        (lambda s, t: kd.Distiller(student=s, teacher=t, losses=[kd.losses.KD(alpha=2)]), "alpha=2"),
+        (lambda s, t: kd.Distiller(student=s, teacher=t, losses=[kd.losses.KD(temperature=0)]), "temperature=0"),
+        (lambda s, t: kd.Distiller(student=s, teacher=s), "share weights"),
+        (lambda s, t: kd.Distiller(student=s, teacher=keras.Sequential([keras.layers.Dense(5)])), "teacher"),
+        (lambda s, t: kd.Distiller(student=s, teacher=t, losses=["kl_divergence"]), "kl_divergence"),
+        (lambda s, t: kd.Distiller(student=s, teacher=t, student_loss_weight=-1), "student_loss_weight=-1"),
     ],
 )
 def test_bad_input_raises_clear_error(make, message):

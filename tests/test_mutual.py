@@ -50,7 +50,7 @@ def test_one_optimizer_equals_per_peer_optimizers_gradients_are_isolated(rng):
     y = rng.integers(0, CLASSES, 8)
     separate = []
     for student, teacher in ((clone(a), clone(b)), (clone(b), clone(a))):
-        one = kd.Distiller(student, teacher, losses=[kd.losses.KL(temperature=2.0)],
+        one = kd.Distiller(student=student, teacher=teacher, losses=[kd.losses.KL(temperature=2.0)],
                            student_loss_weight=1.0)
         one.compile(optimizer=keras.optimizers.SGD(0.5))
         one.train_on_batch(x, y)

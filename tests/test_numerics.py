@@ -47,15 +47,15 @@ def extreme_net(sign, classes=5, name=None):
 
 def trainers():
     return {
-        "kd T=1": lambda: kd.Distiller(extreme_net(1, name="s"), extreme_net(-1, name="t"),
+        "kd T=1": lambda: kd.Distiller(student=extreme_net(1, name="s"), teacher=extreme_net(-1, name="t"),
                                        losses=[kd.losses.KD(1.0, 0.9)]),
-        "kd T=20": lambda: kd.Distiller(extreme_net(1, name="s"), extreme_net(-1, name="t"),
+        "kd T=20": lambda: kd.Distiller(student=extreme_net(1, name="s"), teacher=extreme_net(-1, name="t"),
                                         losses=[kd.losses.KD(20.0, 0.9)]),
         "mutual": lambda: kd.MutualDistiller([extreme_net(1, name="a"), extreme_net(-1, name="b")]),
-        "reskd l2": lambda: kd.ResidualDistiller(extreme_net(1, name="r"), extreme_net(-1, name="t"),
-                                                 [extreme_net(1, name="s0")]),
-        "reskd kl": lambda: kd.ResidualDistiller(extreme_net(1, name="r"), extreme_net(-1, name="t"),
-                                                 [extreme_net(1, name="s0")], divergence="kl"),
+        "reskd l2": lambda: kd.ResidualDistiller(res_student=extreme_net(1, name="r"), teacher=extreme_net(-1, name="t"),
+                                                 previous=[extreme_net(1, name="s0")]),
+        "reskd kl": lambda: kd.ResidualDistiller(res_student=extreme_net(1, name="r"), teacher=extreme_net(-1, name="t"),
+                                                 previous=[extreme_net(1, name="s0")], divergence="kl"),
     }
 
 

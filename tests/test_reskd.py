@@ -106,7 +106,7 @@ from tests.test_distiller import dense_net, logits_of, np_ce  # noqa: E402
 
 def test_res_student_target_is_teacher_minus_previous_exactly():
     teacher, s0, r1, r2 = members(4)
-    stage = kd.ResidualDistiller(r2, teacher, [s0, r1])
+    stage = kd.ResidualDistiller(res_student=r2, teacher=teacher, previous=[s0, r1])
     x = images()
     want = ops.convert_to_numpy(teacher(x, training=False)) - (
         ops.convert_to_numpy(s0(x, training=False)) + ops.convert_to_numpy(r1(x, training=False))
@@ -120,7 +120,7 @@ def test_stage_loss_equals_numpy(rng, divergence, hard_labels):
     teacher, s0, r1 = (dense_net(rng, name=n) for n in ("t", "s0", "r1"))
     x = rng.standard_normal((8, 6)).astype("float32")
     y = rng.integers(0, 5, 8)
-    stage = kd.ResidualDistiller(r1, teacher, [s0], temperature=5.0, tau=0.3,
+    stage = kd.ResidualDistiller(res_student=r1, teacher=teacher, previous=[s0], temperature=5.0, tau=0.3,
                                  divergence=divergence, hard_labels=hard_labels)
     stage.compile(optimizer="sgd")
     got = float(ops.convert_to_numpy(stage.compute_loss(x, y, stage(x, training=True), None, True)))
@@ -138,7 +138,7 @@ def test_stage_fit_trains_only_the_res_student_and_reports_s_i():
     teacher, s0, r1 = members(3)
     frozen = [ops.convert_to_numpy(w).copy() for m in (teacher, s0) for w in m.weights]
     before = [ops.convert_to_numpy(w).copy() for w in r1.trainable_weights]
-    stage = kd.ResidualDistiller(r1, teacher, [s0])
+    stage = kd.ResidualDistiller(res_student=r1, teacher=teacher, previous=[s0])
     stage.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
     x = images(16)
     y = np.arange(16) % 5
@@ -154,7 +154,7 @@ def test_stage_fit_trains_only_the_res_student_and_reports_s_i():
 
 def test_stage_round_trip_and_bad_arguments(tmp_path):
     teacher, s0, r1 = members(3)
-    stage = kd.ResidualDistiller(r1, teacher, [s0], temperature=10.0, divergence="kl")
+    stage = kd.ResidualDistiller(res_student=r1, teacher=teacher, previous=[s0], temperature=10.0, divergence="kl")
     stage.save(tmp_path / "stage.keras")
     restored = keras.saving.load_model(tmp_path / "stage.keras", safe_mode=True)
     assert (restored.temperature, restored.divergence, restored.tau) == (10.0, "kl", 0.1)
@@ -165,12 +165,12 @@ def test_stage_round_trip_and_bad_arguments(tmp_path):
         ({"hard_labels": "teacher"}, "hard_labels='teacher'"),
     ]:
         with pytest.raises(ValueError, match=__import__("re").escape(message)):
-            kd.ResidualDistiller(r1, teacher, [s0], **kwargs)
+            kd.ResidualDistiller(res_student=r1, teacher=teacher, previous=[s0], **kwargs)
     with pytest.raises(ValueError, match="previous=\\[\\]"):
-        kd.ResidualDistiller(r1, teacher, [])
+        kd.ResidualDistiller(res_student=r1, teacher=teacher, previous=[])
     other = kd.models.cifar_resnet(8, 7, input_shape=(8, 8, 3))
     with pytest.raises(ValueError, match="same classes"):
-        kd.ResidualDistiller(other, teacher, [s0])
+        kd.ResidualDistiller(res_student=other, teacher=teacher, previous=[s0])
 
 
 def reskd_run(tmp_path, energy_ratio, candidates=2, **kwargs):
@@ -221,7 +221,7 @@ def test_s0_eq3_with_l2_through_a_distiller_equals_numpy(rng):
     student, teacher = dense_net(rng, name="s"), dense_net(rng, name="t")
     x = rng.standard_normal((8, 6)).astype("float32")
     y = rng.integers(0, 5, 8)
-    distiller = kd.Distiller(student, teacher, losses=[kd.losses.SoftmaxL2(temperature=4.0, tau=0.5)])
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[kd.losses.SoftmaxL2(temperature=4.0, tau=0.5)])
     distiller.compile(optimizer="sgd")
     got = float(ops.convert_to_numpy(distiller.compute_loss(x, y, distiller(x, training=True), None, True)))
     s, t = (logits_of(m, x).astype("float64") for m in (student, teacher))

@@ -51,6 +51,20 @@ def channel_statistics(images):
     return pixels.mean(axis=0).astype(np.float32), pixels.std(axis=0).astype(np.float32)
 
 
+def num_examples(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
+    """How many examples ``load(source, split, ...)`` yields (e.g. GKT's ``num_examples``:
+    the ``"train"`` part leaves the carved validation examples out)."""
+    return len(load_arrays(source, split, validation_fraction, seed, data_dir, download)[1])
+
+
+def statistics(source, validation_fraction=0.1, seed=0, data_dir=None, download=False):
+    """``(mean, std)`` per channel, in [0, 1] units, with which ``load`` normalizes
+    every split of ``source`` (those of its ``"train"`` part, same arguments).
+    ``keras_kd.models.with_preprocessing(model, mean, std)`` puts them in a model."""
+    images, _ = load_arrays(source, "train", validation_fraction, seed, data_dir, download)
+    return channel_statistics(images)
+
+
 def load(
     source,
     split="train",
@@ -100,11 +114,10 @@ def load(
     )
     _check(pad_mode in PAD_MODES, f"`pad_mode` must be one of {PAD_MODES}. Received: pad_mode={pad_mode!r}")
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
-    if split != "train":
-        images_for_stats, _ = load_arrays(source, "train", validation_fraction, seed, data_dir, download)
+    if split == "train":
+        mean, std = channel_statistics(images)
     else:
-        images_for_stats = images
-    mean, std = channel_statistics(images_for_stats)
+        mean, std = statistics(source, validation_fraction, seed, data_dir, download)
     augment = split == "train" if augment is None else augment
     shuffle = split == "train" if shuffle is None else shuffle
     height, width = images.shape[1:3]

@@ -23,10 +23,11 @@ import keras
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.logit_checks import check_compile_arguments, check_logits_model, logits_loss
-from keras_kd.distillers.taps import TapExtractor
+from keras_kd.distillers.taps import TapExtractor, check_networks_by_keyword, freeze
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.losses.terms import KD, DistillationTerm
+from keras_kd.models.deploy import image_shape
 from keras_kd.validation import check_non_negative
 
 
@@ -36,6 +37,10 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
 
     The training loss is
     ``student_loss_weight * CE(y, s) + sum of the terms in losses``.
+
+    ``student`` and ``teacher`` are keyword-only: ``keras.distillation``
+    takes ``(teacher, student)``, and a swapped positional call would train
+    the teacher and freeze the student.
 
     Args:
         student: a built Keras model producing logits (a model ending in a
@@ -65,7 +70,7 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
 
     >>> teacher = kd.models.wide_resnet(16, 2, 10)
     >>> student = kd.models.wide_resnet(16, 1, 10)
-    >>> distiller = Distiller(student, teacher, losses=[
+    >>> distiller = Distiller(student=student, teacher=teacher, losses=[
     ...     kd.losses.KD(temperature=4, alpha=0.9),
     ...     kd.losses.AttentionTransfer(beta=1e3)])
     >>> distiller.compile(keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
@@ -75,7 +80,8 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
 
     input_network_attribute = "student"
 
-    def __init__(self, student, teacher, losses=None, student_loss_weight=None, **kwargs):
+    def __init__(self, *args, student=None, teacher=None, losses=None, student_loss_weight=None, **kwargs):
+        check_networks_by_keyword("Distiller", args, student=student, teacher=teacher)
         kwargs.setdefault("name", "distiller")
         super().__init__(**kwargs)
         check_logits_model(student, "student")
@@ -84,6 +90,12 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
             raise ValueError(
                 "`student` and `teacher` share weights; distil into a separate "
                 f"model. Received: student={student.name!r}, teacher={teacher.name!r}"
+            )
+        shapes = {name: image_shape(model) for name, model in (("student", student), ("teacher", teacher))}
+        if None not in shapes.values() and shapes["student"] != shapes["teacher"]:
+            raise ValueError(
+                "`student` and `teacher` must take the same images (each step feeds both the same "
+                f"batch). Received input shapes: student {shapes['student']}, teacher {shapes['teacher']}"
             )
         terms = [KD()] if losses is None else losses
         terms = list(terms) if isinstance(terms, (list, tuple)) else [terms]
@@ -100,7 +112,7 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
             implied = [t.student_loss_weight() for t in terms if t.student_loss_weight() is not None]
             student_loss_weight = implied[0] if implied else 1.0
         student_loss_weight = check_non_negative(student_loss_weight, "student_loss_weight")
-        teacher.trainable = False
+        freeze(teacher)
         self.student, self.teacher = student, teacher
         self.terms = terms
         self.student_loss_weight = float(student_loss_weight)
@@ -126,6 +138,12 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
         ``from_logits=True`` (the student outputs logits)."""
         check_compile_arguments(kwargs)
         super().compile(optimizer, logits_loss(loss), *args, **kwargs)
+
+    def compile_from_config(self, config):
+        """Re-compiles a loaded distiller (Keras skips models whose ``compile`` is
+        overridden): optimizer, its variables and the compiled metrics."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        self.optimizer.build(self.trainable_variables)
 
     def _requested_taps(self, side):
         """Tap names the terms ask of the student (side 0) or teacher (1)."""
@@ -157,12 +175,27 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
             logits, features = self.student(inputs, training=True), {}
         return {"logits": logits, "features": features, "teacher": teacher}
 
+    def export(self, filepath, *args, **kwargs):
+        """Exports the deployable network, the student (``keras.Model.export``),
+        first calling it once on a zero image (Keras exports only models that
+        have been called)."""
+        shape = image_shape(self.student)
+        if shape is not None and None not in shape:
+            self.student(keras.ops.zeros((1, *shape)), training=False)
+        return self.student.export(filepath, *args, **kwargs)
+
+    @property
+    def needs_labels(self):
+        """Whether ``fit`` needs labels: unless the cross-entropy weighs 0 and
+        no compiled ``loss`` replaces it (unlabeled distillation)."""
+        return bool(self.student_loss_weight) or self._compile_loss is not None
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if isinstance(y_pred, dict):
             student, teacher = (y_pred["logits"], y_pred["features"]), y_pred.get("teacher")
         else:
             student, teacher = (y_pred, {}), None
-        student_loss = self._student_loss(x, y, student[0], sample_weight, training)
+        student_loss = 0.0 if y is None else self._student_loss(x, y, student[0], sample_weight, training)
         if not training:
             return student_loss
         if teacher is None:
@@ -172,7 +205,8 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
             value = weighted_mean(term.per_example(student, teacher, y), sample_weight)
             tracker.update_state(value)
             total = total + value
-        self.student_loss_tracker.update_state(student_loss)
+        if y is not None:
+            self.student_loss_tracker.update_state(student_loss)
         return total
 
     def _student_loss(self, x, y, logits, sample_weight, training):
@@ -181,6 +215,8 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
         return weighted_mean(supervised_loss(y, logits), sample_weight) + regularization_loss(self.student)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if y is None:  # unlabeled distillation: the loss and its terms, no label metrics
+            return {m.name: m.result() for m in [self._loss_tracker, *self.term_trackers]}
         logits = y_pred["logits"] if isinstance(y_pred, dict) else y_pred
         return super().compute_metrics(x, y, logits, sample_weight)
 

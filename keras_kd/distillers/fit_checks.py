@@ -12,17 +12,7 @@ their ``element_spec`` (values are only seen while training: use
 import numpy as np
 
 from keras_kd.distillers.taps import logits_shape
-from keras_kd.models.staged import StagedNet
-
-
-def image_shape(model):
-    """``(height, width, channels)`` a built model takes, or None if unknown."""
-    if isinstance(model, StagedNet):
-        return tuple(model.input_shape_arg)
-    try:
-        return tuple(model.input_shape[1:])
-    except (AttributeError, ValueError):
-        return None
+from keras_kd.models.deploy import image_shape
 
 
 def _shape(value):
@@ -87,13 +77,51 @@ def check_fit_data(x, y, model):
     check_labels(_shape(labels), classes, labels if isinstance(labels, np.ndarray) else None)
 
 
+def has_labels(x, y):
+    """Whether ``fit(x, y)``'s data carries labels: False for images alone (arrays,
+    or a ``tf.data`` dataset of images), None when it cannot be told (generators)."""
+    if y is not None:
+        return True
+    spec = getattr(x, "element_spec", None)
+    if spec is not None:
+        return isinstance(spec, tuple) and len(spec) > 1
+    arrays = x if isinstance(x, (tuple, list)) else [x]
+    return False if all(isinstance(a, np.ndarray) for a in arrays) else None
+
+
+def split_validation_data(data):
+    """``(x, y)`` of ``fit``'s ``validation_data``: a dataset, or a tuple ``(x, y[, weights])``."""
+    if isinstance(data, (tuple, list)):
+        return data[0], (data[1] if len(data) > 1 else None)
+    return data, None
+
+
 class FitChecks:
-    """Mixin: ``fit`` first checks its data against the network named by the
-    class's ``input_network_attribute`` (the first one of a list)."""
+    """Mixin: ``fit`` and ``evaluate`` first check their data (and ``fit`` its
+    ``validation_data``) against the network named by the class's
+    ``input_network_attribute`` (the first one of a list), and ``fit`` refuses
+    data without labels unless ``needs_labels`` is False."""
 
     input_network_attribute = None
+    needs_labels = True
+
+    def _input_network(self):
+        network = getattr(self, self.input_network_attribute)
+        return network[0] if isinstance(network, list) else network
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        network = getattr(self, self.input_network_attribute)
-        check_fit_data(x, y, network[0] if isinstance(network, list) else network)
+        network = self._input_network()
+        check_fit_data(x, y, network)
+        if self.needs_labels and has_labels(x, y) is False:
+            raise ValueError(
+                f"{type(self).__name__} trains on labels: pass `y`, or a dataset of (images, labels). "
+                "To distil on unlabeled images, use a Distiller whose terms need no labels "
+                "(e.g. losses=[kd.losses.KD(alpha=1.0)], student_loss_weight=0). Received: y=None"
+            )
+        if kwargs.get("validation_data") is not None:
+            check_fit_data(*split_validation_data(kwargs["validation_data"]), network)
         return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        check_fit_data(x, y, self._input_network())
+        return super().evaluate(x, y, *args, **kwargs)

@@ -38,7 +38,7 @@ from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.logit_checks import check_logits_model
-from keras_kd.distillers.taps import logits_shape
+from keras_kd.distillers.taps import check_networks_by_keyword, freeze, logits_shape
 from keras_kd.files import load_model, save_model, write_json
 from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_divergence, softmax_l2
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
@@ -193,8 +193,7 @@ class ResidualEnsemble(keras.Model):
 
 def _frozen(model, name):
     check_logits_model(model, name)
-    model.trainable = False
-    return model
+    return freeze(model)
 
 
 @register
@@ -211,6 +210,8 @@ class ResidualDistiller(FitChecks, keras.Model):
     applies it to ``S_i = S_{i-1} + R_i`` -- with the paper's ``tau = 0.1``
     the res-student must then correct ``S_{i-1}``'s errors rather than
     become a classifier of its own; ``"member"`` applies it to ``R_i``.
+
+    The networks are keyword-only, as ``Distiller``'s.
 
     Args:
         res_student: the model to train (``R_i``).
@@ -229,15 +230,18 @@ class ResidualDistiller(FitChecks, keras.Model):
 
     def __init__(
         self,
-        res_student,
-        teacher,
-        previous,
+        *args,
+        res_student=None,
+        teacher=None,
+        previous=None,
         temperature=20.0,
         tau=0.1,
         divergence="l2",
         hard_labels="sum",
         **kwargs,
     ):
+        check_networks_by_keyword("ResidualDistiller", args, res_student=res_student, teacher=teacher,
+                                  previous=previous)
         kwargs.setdefault("name", "residual_distiller")
         super().__init__(**kwargs)
         check_logits_model(res_student, "res_student")
@@ -417,12 +421,12 @@ def train_reskd(
             save_model(model, path)
         return model
 
-    members = [stage(0, student, lambda s: Distiller(s, teacher, losses=student_losses))]
+    members = [stage(0, student, lambda s: Distiller(student=s, teacher=teacher, losses=student_losses))]
     energies = [dataset_energy(members[0], validation_x)]
     for index, candidate in enumerate(res_students, start=1):
         previous = list(members)
         members.append(stage(index, candidate, lambda r: ResidualDistiller(
-            r, teacher, previous, **stage_kwargs)))
+            res_student=r, teacher=teacher, previous=previous, **stage_kwargs)))
         energies.append(dataset_energy(ResidualEnsemble(members), validation_x))
         if energies[-1] > energy_ratio * teacher_energy:
             break

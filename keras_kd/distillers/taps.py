@@ -22,6 +22,38 @@ def check_built_model(model, name):
         )
 
 
+def freeze(model):
+    """Makes every weight of ``model`` non-trainable (``model.trainable = False``).
+
+    Calls the ``trainable`` setter itself: on TensorFlow, Keras' attribute
+    hook skips an assignment of the value the attribute already has, so a
+    model loaded with ``trainable=False`` in its config kept all its
+    sublayers' weights trainable (Keras 3.15), and a reloaded distiller
+    trained its teacher and mismatched its optimizer state.
+    """
+    keras.layers.Layer.trainable.fset(model, False)
+    return model
+
+
+def check_networks_by_keyword(trainer, positional, **networks):
+    """Raises TypeError unless a trainer's networks were passed by keyword.
+
+    ``keras.distillation.Distiller(teacher, student)`` takes the opposite
+    order to keras_kd's former ``Distiller(student, teacher)``: a swapped
+    positional call would train the teacher and freeze the student without
+    a word, so the networks are keyword-only; ``None`` means not given.
+    """
+    missing = [name for name, value in networks.items() if value is None]
+    if positional or missing:
+        names = ", ".join(f"{name}=..." for name in networks)
+        received = [getattr(arg, "name", type(arg).__name__) for arg in positional]
+        raise TypeError(
+            f"{trainer} takes its networks by keyword: {trainer}({names}) (keras.distillation's "
+            f"Distiller takes (teacher, student) in that order). Received {len(positional)} positional "
+            f"argument(s) {received}" + (f" and no {', '.join(missing)}" if missing else "")
+        )
+
+
 def logits_shape(model):
     """Output shape of a built model's logits, batch dimension included."""
     if isinstance(model, StagedNet):

@@ -5,8 +5,9 @@ class TrainingLogs:
     """Mixin for a ``keras.Model`` trainer with per-term loss trackers.
 
     The trainer lists its ``keras.metrics.Mean`` trackers in
-    ``self.training_trackers``; ``evaluate`` (and fit's validation) reports
-    the loss and compiled metrics only, not the stale training terms.
+    ``self.training_trackers``; ``evaluate`` (and fit's validation) and
+    ``test_on_batch`` report the loss and compiled metrics only, not the
+    stale training terms.
     """
 
     training_trackers = ()
@@ -19,9 +20,15 @@ class TrainingLogs:
             metrics = [m for m in metrics if id(m) not in own]
         return metrics
 
-    def evaluate(self, *args, **kwargs):
+    def _without_training_trackers(self, run, *args, **kwargs):
         self._evaluating = True
         try:
-            return super().evaluate(*args, **kwargs)
+            return run(*args, **kwargs)
         finally:
             self._evaluating = False
+
+    def evaluate(self, *args, **kwargs):
+        return self._without_training_trackers(super().evaluate, *args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        return self._without_training_trackers(super().test_on_batch, *args, **kwargs)

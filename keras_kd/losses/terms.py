@@ -103,7 +103,10 @@ class _FeatureTerm(DistillationTerm):
         if not pairs:
             raise ValueError(
                 f"{type(self).__name__} found no feature taps to match. Student "
-                f"taps: {list(student_taps)}, teacher taps: {list(teacher_taps)}. "
+                f"taps: {list(student_taps)}, teacher taps: {list(teacher_taps)}. Zoo models "
+                "(keras_kd.models) offer stage1..stageN; for your own functional or Sequential "
+                "models name the layers whose outputs to match: taps={'student_layer': "
+                "'teacher_layer'} (names from model.summary()). "
                 f"Received: taps={self.taps_arg!r}"
             )
         for student_tap, teacher_tap in pairs:
@@ -117,6 +120,13 @@ class _FeatureTerm(DistillationTerm):
                         f"{list(available)}. Received: taps={self.taps_arg!r}"
                     )
             s_shape, t_shape = student_taps[student_tap], teacher_taps[teacher_tap]
+            for side, tap, shape in (("student", student_tap, s_shape), ("teacher", teacher_tap, t_shape)):
+                if len(shape) != 4:
+                    raise ValueError(
+                        f"{type(self).__name__} needs 4-D feature maps (batch, height, width, "
+                        f"channels): {side} tap {tap!r} has shape {tuple(shape)}. "
+                        f"Received: taps={self.taps_arg!r}"
+                    )
             if tuple(s_shape[1:3]) != tuple(t_shape[1:3]):
                 raise ValueError(
                     f"{type(self).__name__} needs equal spatial sizes: student tap "
@@ -225,7 +235,7 @@ class SoftmaxL2(DistillationTerm):
 
     Example:
 
-    >>> distiller = kd.Distiller(student, teacher,  # doctest: +SKIP
+    >>> distiller = kd.Distiller(student=student, teacher=teacher,  # doctest: +SKIP
     ...                          losses=[kd.losses.SoftmaxL2(temperature=20, tau=0.5)])
     """
 

@@ -216,7 +216,7 @@ class HyperDistiller(StudentHyperModel):
         beta = sample(hp, "beta", self.beta)
         if beta > 0:
             losses.append(AttentionTransfer(beta))
-        return Distiller(student, self.teacher, losses=losses)
+        return Distiller(student=student, teacher=self.teacher, losses=losses)
 
     def deployable(self, model):
         """The student of a trained ``Distiller``."""

@@ -44,7 +44,7 @@ def build(kd, trainer):
     if trainer == "mutual":
         return kd.MutualDistiller([student, teacher]), "peer0_kl", None
     losses = [kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)]
-    return kd.Distiller(student, teacher, losses=losses), "kd_loss", teacher
+    return kd.Distiller(student=student, teacher=teacher, losses=losses), "kd_loss", teacher
 
 
 EXAMPLES, BATCH, EPOCHS = 32, 8, 2

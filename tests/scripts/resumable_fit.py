@@ -64,7 +64,7 @@ def run(trainer, directory, callbacks, x, y):
         x = (x, np.arange(EXAMPLES))
     else:
         model = network(8, "student")
-        fitted = kd.Distiller(model, teacher)
+        fitted = kd.Distiller(student=model, teacher=teacher)
     fitted.compile(optimizer=optimizer())
     fitted.fit(x, y, **fit_kwargs)
     state = list(fitted.weights) + list(fitted.optimizer.variables)
