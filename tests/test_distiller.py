@@ -5,6 +5,7 @@ from keras import ops
 
 import keras_kd as kd
 from tests.test_distillation_terms import np_attention, np_kl, softmax
+from tests.two_devices import needs_two_devices, run_two_device_script
 
 CLASSES = 5
 
@@ -213,29 +214,9 @@ def test_bad_input_raises_clear_error(make, message):
         make(student, teacher)
 
 
-DISTRIBUTED = {
-    "tensorflow": ("mirrored", {}),
-    "jax": ("data_parallel", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}),
-}
-
-
-@pytest.mark.skipif(
-    keras.backend.backend() not in DISTRIBUTED,
-    reason="tf.distribute.MirroredStrategy needs TensorFlow; DataParallel is tested on JAX",
-)
+@needs_two_devices
 @pytest.mark.parametrize("trainer", ["distiller", "mutual"])
 def test_fit_under_two_device_data_parallelism(trainer):
-    import json
-    import os
-    import subprocess
-    import sys
-
-    kind, extra_env = DISTRIBUTED[keras.backend.backend()]
-    script = os.path.join(os.path.dirname(__file__), "scripts", "distributed_fit.py")
-    out = subprocess.run(
-        [sys.executable, script, kind, trainer], env={**os.environ, **extra_env},
-        check=True, capture_output=True, text=True,
-    ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = run_two_device_script("distributed_fit", trainer)
     assert result["teacher_unchanged"]
     assert np.isfinite(result["loss"]) and result["term"] > 0

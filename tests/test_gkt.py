@@ -8,7 +8,7 @@ from keras import ops
 
 import keras_kd as kd
 from tests.test_distillation_terms import softmax
-from tests.test_distiller import DISTRIBUTED
+from tests.two_devices import needs_two_devices, run_two_device_script
 
 CLASSES = 5
 SHAPE = (8, 8, 3)
@@ -304,23 +304,9 @@ def test_batches_without_a_valid_index_raise_clear_errors(rng):
     assert np.isfinite(history.history["loss"][0])
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() not in DISTRIBUTED,
-    reason="tf.distribute.MirroredStrategy needs TensorFlow; DataParallel is tested on JAX",
-)
+@needs_two_devices
 def test_knowledge_rows_exact_under_two_device_data_parallelism():
-    import json
-    import os
-    import subprocess
-    import sys
-
-    kind, extra_env = DISTRIBUTED[keras.backend.backend()]
-    script = os.path.join(os.path.dirname(__file__), "scripts", "distributed_fit.py")
-    out = subprocess.run(
-        [sys.executable, script, kind, "gkt"], env={**os.environ, **extra_env},
-        check=True, capture_output=True, text=True,
-    ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = run_two_device_script("distributed_fit", "gkt")
     assert result["rows_exact"]
     assert np.isfinite(result["loss"]) and result["term"] > 0
 

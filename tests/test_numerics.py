@@ -51,7 +51,10 @@ def trainers():
                                        losses=[kd.losses.KD(1.0, 0.9)]),
         "kd T=20": lambda: kd.Distiller(student=extreme_net(1, name="s"), teacher=extreme_net(-1, name="t"),
                                         losses=[kd.losses.KD(20.0, 0.9)]),
-        "mutual": lambda: kd.MutualDistiller([extreme_net(1, name="a"), extreme_net(-1, name="b")]),
+        "mutual sequential": lambda: kd.MutualDistiller([extreme_net(1, name="a"), extreme_net(-1, name="b")],
+                                                        update="sequential"),
+        "mutual simultaneous": lambda: kd.MutualDistiller([extreme_net(1, name="a"), extreme_net(-1, name="b")],
+                                                          update="simultaneous"),
         "reskd l2": lambda: kd.ResidualDistiller(res_student=extreme_net(1, name="r"), teacher=extreme_net(-1, name="t"),
                                                  previous=[extreme_net(1, name="s0")]),
         "reskd kl": lambda: kd.ResidualDistiller(res_student=extreme_net(1, name="r"), teacher=extreme_net(-1, name="t"),
@@ -61,6 +64,8 @@ def trainers():
 
 @pytest.mark.parametrize("name", sorted(trainers()))
 def test_training_on_extreme_logits_under_mixed_float16_stays_finite(name):
+    if name == "mutual sequential" and keras.backend.backend() == "jax":
+        pytest.skip("sequential DML refuses a LossScaleOptimizer on JAX (clear error, tests/test_mutual.py)")
     keras.config.set_dtype_policy("mixed_float16")
     try:
         trainer = trainers()[name]()

@@ -1,16 +1,13 @@
 """keras_kd.optimizers.SGD against a numpy replay of PyTorch's SGD rule."""
 
-import json
-import os
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 import keras_kd as kd
+from tests.two_devices import needs_two_devices, run_two_device_script
 
 STEPS = 120
 
@@ -172,23 +169,9 @@ def test_numpy_scalars_are_accepted():
     assert optimizer.get_config()["momentum"] == pytest.approx(0.9)
 
 
-DISTRIBUTED = {
-    "tensorflow": ("mirrored", {}),
-    "jax": ("data_parallel", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}),
-}
-
-
-@pytest.mark.skipif(
-    keras.backend.backend() not in DISTRIBUTED,
-    reason="tf.distribute.MirroredStrategy needs TensorFlow; DataParallel is tested on JAX",
-)
+@needs_two_devices
 def test_two_device_fit_equals_the_replay():
-    kind, extra_env = DISTRIBUTED[keras.backend.backend()]
-    script = os.path.join(os.path.dirname(__file__), "scripts", "distributed_sgd.py")
-    out = subprocess.run(
-        [sys.executable, script, kind], env={**os.environ, **extra_env}, check=True, capture_output=True, text=True
-    ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = run_two_device_script("distributed_sgd")
     x, y = (np.asarray(result[k], "float32") for k in ("x", "y"))
     expected = mse_replay(x, y, *(np.asarray(w) for w in result["initial"]), batch=8, epochs=3)
     for got, want in zip(result["final"], expected):
