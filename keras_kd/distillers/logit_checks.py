@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_kd.distillers.taps import check_built_model
+from keras_kd.models.deploy import image_shape
 from keras_kd.models.staged import StagedNet
 
 CROSS_ENTROPIES = {
@@ -27,10 +28,7 @@ KERAS_IO_COMPILE_ARGS = ("student_loss_fn", "distillation_loss_fn", "alpha", "te
 
 def _probe_outputs(model):
     """The model's outputs on 4 seeded random inputs (None if its input shape is unknown)."""
-    try:
-        shape = tuple(model.input_shape[1:])
-    except (AttributeError, ValueError):
-        return None
+    shape = image_shape(model)
     if not shape or None in shape:
         return None
     x = np.random.default_rng(0).standard_normal((4, *shape)).astype("float32")
