@@ -10,20 +10,31 @@ def register(cls):
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
+def _without_compile_state(serialized):
+    """A nested network's config without its ``compile_config``: the trainer owns
+    the optimizer, and a nested network compiled on load would get a fresh
+    optimizer that refuses the saved one's slots ("Skipping variable loading
+    for optimizer", issue 19)."""
+    if isinstance(serialized, dict) and "compile_config" in serialized:
+        serialized = {key: value for key, value in serialized.items() if key != "compile_config"}
+    return serialized
+
+
 def serialize(value):
     """Keras-serializes an object or a list of objects (nested models, terms)."""
     if isinstance(value, (list, tuple)):
-        return [keras.saving.serialize_keras_object(item) for item in value]
-    return keras.saving.serialize_keras_object(value)
+        return [serialize(item) for item in value]
+    return _without_compile_state(keras.saving.serialize_keras_object(value))
 
 
 def deserialize_fields(config, fields):
-    """A copy of ``config`` with ``fields`` deserialized (lists item by item)."""
+    """A copy of ``config`` with ``fields`` deserialized (lists item by item); files
+    saved before nested compile state was dropped load without it too."""
     config = dict(config)
     for field in fields:
         value = config[field]
         if isinstance(value, list):
-            config[field] = [keras.saving.deserialize_keras_object(item) for item in value]
+            config[field] = [keras.saving.deserialize_keras_object(_without_compile_state(item)) for item in value]
         else:
-            config[field] = keras.saving.deserialize_keras_object(value)
+            config[field] = keras.saving.deserialize_keras_object(_without_compile_state(value))
     return config

@@ -23,7 +23,8 @@ def check_non_negative(value, name):
 
 def check_int(value, name, low=1):
     """``int(value)``; raises ValueError naming ``name`` unless it is an integer
-    (Python or NumPy, not a bool) >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}. Received: {name}={value!r}")
+    (Python or NumPy, not a bool) >= ``low`` (any integer for ``low=None``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (low is not None and value < low):
+        bound = "" if low is None else f" >= {low}"
+        raise ValueError(f"`{name}` must be an int{bound}. Received: {name}={value!r}")
     return int(value)

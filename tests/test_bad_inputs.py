@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras_kd as kd
+from keras_kd.distillers.fit_checks import batch_checks
 
 CLASSES, SHAPE, N = 5, (8, 8, 3), 16
 
@@ -159,3 +160,149 @@ def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, monkeypatch, case,
 
 def test_the_table_has_at_least_twenty_distinct_cases():
     assert len({row[0] for row in TABLE}) == len(TABLE) >= 20
+
+
+# PyDataset and torch DataLoader input (issue 19, item 5): every batch is checked
+# as it is read, with the array checks' messages plus the batch's position. The
+# bad example sits in the last batch, past the batches Keras reads up front (on
+# TensorFlow, tf.data re-raises a later one as InvalidArgumentError).
+
+BATCH, BATCHES = 8, 4
+BAD_EXAMPLE = BATCH * (BATCHES - 1) + 6  # in batch 3, counting from 0
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of ``BATCH`` rows of ``arrays`` (each an array or a tuple of arrays),
+    recording its epoch hooks in ``hooks``."""
+
+    def __init__(self, *arrays):
+        super().__init__()
+        self.arrays, self.hooks = arrays, []
+
+    def __len__(self):
+        return -(-len(keras.tree.flatten(self.arrays)[0]) // BATCH)
+
+    def __getitem__(self, index):
+        return keras.tree.map_structure(lambda a: a[index * BATCH:(index + 1) * BATCH], self.arrays)
+
+    def on_epoch_begin(self):
+        self.hooks.append("begin")
+
+    def on_epoch_end(self):
+        self.hooks.append("end")
+
+
+def torch_loader(*arrays, shuffle=False):
+    """A ``DataLoader`` of ``BATCH``-sized batches over a ``TensorDataset`` of ``arrays``."""
+    torch = pytest.importorskip("torch", reason="torch is not installed, so DataLoader input cannot occur")
+    tensors = [torch.from_numpy(np.asarray(a)) for a in arrays]
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tensors), batch_size=BATCH, shuffle=shuffle)
+
+
+SOURCES = {"PyDataset": ArrayBatches, "DataLoader": torch_loader}
+
+
+def small_net(classes=CLASSES, seed=0, name=None):
+    """A Sequential network, quick to compile on every backend."""
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input(SHAPE), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()]
+    return keras.Sequential([*layers, keras.layers.Dense(classes)], name=name)
+
+
+def compiled_distiller(classes=CLASSES, **kwargs):
+    kwargs.setdefault("losses", [kd.losses.KD()])
+    distiller = kd.Distiller(student=small_net(classes, name="student"),
+                             teacher=small_net(classes, seed=1, name="teacher"), **kwargs)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.01))
+    return distiller
+
+
+def unchecked_fit(data, **kwargs):
+    """Keras' own ``fit`` of a fresh distiller on ``data`` as given (no checks, no wrapper): the reference."""
+    distiller = compiled_distiller()
+    keras.Model.fit(distiller, data, verbose=0, **kwargs)
+    return distiller
+
+
+def batched_images(nan=False):
+    x = images(BATCH * BATCHES)
+    if nan:
+        x[BAD_EXAMPLE, 1, 2, 0] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("form", ["(x,)", "(x, y)", "(x, y, sample_weight)"])
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_nan_image_in_a_batch_fails_fit(source, form):
+    x, y, weights = batched_images(nan=True), labels(BATCH * BATCHES), np.ones(BATCH * BATCHES, "float32")
+    arrays = {"(x,)": (x,), "(x, y)": (x, y), "(x, y, sample_weight)": (x, y, weights)}[form]
+    # Batches of images alone train by distillation only.
+    distiller = compiled_distiller(losses=[kd.losses.KD(alpha=1.0)], student_loss_weight=0) if form == "(x,)" \
+        else compiled_distiller()
+    message = f"`x` must be finite. Received: x with 1 NaN or inf values (in batch 3 of the {source}, counting from 0)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        distiller.fit(SOURCES[source](*arrays), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("where", ["fit", "evaluate", "validation_data"])
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_label_beyond_the_classes_in_a_batch_fails(source, where):
+    classes = 10
+    y = np.arange(BATCH * BATCHES) % classes
+    bad = SOURCES[source](batched_images(), np.where(np.arange(len(y)) == BAD_EXAMPLE, classes, y))
+    distiller = compiled_distiller(classes=classes)
+    run = {
+        "fit": lambda: distiller.fit(bad, epochs=1, verbose=0),
+        "evaluate": lambda: distiller.evaluate(bad, verbose=0),
+        "validation_data": lambda: distiller.fit(ArrayBatches(batched_images(), y), validation_data=bad, verbose=0),
+    }[where]
+    message = (f"`y` must hold class indices in [0, 10): the networks predict 10 classes. "
+               f"Received: y with label 10 (in batch 3 of the {source}, counting from 0)")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run()
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_good_batches_train_in_as_many_steps_as_the_unwrapped_input(source):
+    n = 2 * BATCH + 3  # the last batch partial
+    distiller, reference = compiled_distiller(), unchecked_fit(SOURCES[source](images(n), labels(n)), epochs=2)
+    history = distiller.fit(SOURCES[source](images(n), labels(n)), epochs=2, verbose=0)
+    assert int(distiller.optimizer.iterations) == int(reference.optimizer.iterations) == 2 * 3
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_a_checked_dataloader_yields_the_loaders_own_batches_reshuffled_each_epoch():
+    order = np.arange(BATCH * BATCHES - 3)  # the third element: a sample weight Keras would read
+    loader = torch_loader(images(len(order)), labels(len(order)), order, shuffle=True)
+    checked = batch_checks(small_net()).wrap(loader)
+    epochs = [[batch[2].numpy().tolist() for batch in checked] for _ in range(2)]
+    assert len(checked) == len(loader) == BATCHES
+    for epoch in epochs:
+        assert [len(b) for b in epoch] == [BATCH] * (BATCHES - 1) + [BATCH - 3]
+        assert sorted(sum(epoch, [])) == order.tolist()
+    assert epochs[0] != epochs[1]
+
+
+def test_a_checked_pydataset_keeps_its_epoch_hooks():
+    wrapped, unwrapped = (ArrayBatches(images(), labels()) for _ in range(2))
+    compiled_distiller().fit(wrapped, epochs=2, verbose=0)
+    unchecked_fit(unwrapped, epochs=2)
+    assert wrapped.hooks == unwrapped.hooks and wrapped.hooks.count("end") >= 2
+
+
+def test_a_pydataset_of_images_alone_is_refused_before_training_when_labels_are_needed():
+    distiller = compiled_distiller()
+    with pytest.raises(ValueError, match=re.escape("Distiller trains on labels")):
+        distiller.fit(ArrayBatches(images()), epochs=1, verbose=0)
+    assert int(distiller.optimizer.iterations) == 0
+
+
+def test_gkt_batches_of_images_and_index_train_and_their_images_are_checked():
+    n = BATCH * BATCHES
+    gkt = kd.GKT(net(14), n, seed=0)
+    gkt.compile(optimizer=keras.optimizers.SGD(0.01))
+    gkt.fit(ArrayBatches((batched_images(), np.arange(n)), labels(n)), epochs=1, verbose=0)
+    assert int(gkt.optimizer.iterations) == BATCHES
+    message = "`x` must be finite. Received: x with 1 NaN or inf values (in batch 3 of the PyDataset"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        gkt.fit(ArrayBatches((batched_images(nan=True), np.arange(n)), labels(n)), epochs=1, verbose=0)

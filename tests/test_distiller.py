@@ -49,6 +49,29 @@ def test_total_loss_equals_numpy(rng, temperature, alpha, weighted):
     np.testing.assert_allclose(float(to_np(got)), np.mean(weights * per_example), rtol=1e-5)
 
 
+@pytest.mark.parametrize("labelled", [True, False])
+def test_student_regularization_is_added_unscaled(rng, labelled):
+    """Weight decay as a kernel_regularizer is not multiplied by 1 - alpha, and
+    applies on unlabeled batches too (the teacher's regularizer never counts)."""
+    def regularized_net(l2, name):
+        inputs = keras.Input((6,))
+        out = keras.layers.Dense(CLASSES, name="out", kernel_regularizer=keras.regularizers.L2(l2))
+        return keras.Model(inputs, out(inputs), name=name)
+
+    teacher, student = regularized_net(0.5, "t"), regularized_net(0.01, "s")
+    assert teacher.losses  # a regularized teacher: its loss must not enter the student's
+    x, y = rng.standard_normal((8, 6)).astype("float32"), rng.integers(0, CLASSES, 8)
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[kd.losses.KD(4.0, 0.9)])
+    distiller.compile(optimizer="sgd")
+    got = distiller.compute_loss(x, y if labelled else None, distiller(x, training=True), training=True)
+    s, t = logits_of(student, x), logits_of(teacher, x)
+    kernel = student.get_layer("out").get_weights()[0]
+    expected = np.mean(0.9 * 16 * np_kl(t, s, 4.0)) + 0.01 * np.sum(kernel**2)
+    if labelled:
+        expected += 0.1 * np.mean(np_ce(y, s))
+    np.testing.assert_allclose(float(to_np(got)), expected, rtol=1e-5)
+
+
 def test_default_is_hinton_kd_t4_alpha_09(rng):
     distiller = kd.Distiller(student=dense_net(rng, name="s"), teacher=dense_net(rng, name="t"))
     (term,) = distiller.terms

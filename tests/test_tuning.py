@@ -1,4 +1,4 @@
-"""KerasTuner hypermodels: searches complete, resume, and save the best student."""
+"""KerasTuner hypermodels: searches complete, resume, save the best student; own students, optimizer knob."""
 
 import json
 import os
@@ -180,3 +180,231 @@ def test_killed_search_resumes_without_redoing_finished_trials(tmp_path):
     assert [status for _, (status, _) in trials] == ["COMPLETED"] * 2
     assert fits(tmp_path)[2:] == [first_run[1]]  # only the interrupted trial ran again
     assert [values for _, (_, values) in trials] == first_run
+
+
+# Own students and teachers (issue 19 item 11): model instances, builders, only the knobs that apply.
+
+ARCHITECTURE_HPS = {"block", "grouping", "groups", "group_size", "bottleneck", "residual"}
+
+
+def tiny_classifier(num_classes=10, input_shape=SHAPE):
+    """A small functional network without feature taps."""
+    inputs = keras.Input(input_shape)
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, padding="same")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(features))
+
+
+class SubclassedClassifier(keras.Model):
+    """A subclassed network: built by a call, with no known input shape."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.pool, self.head = keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)
+
+    def call(self, inputs):
+        return self.head(self.pool(inputs))
+
+
+def hp_names(hp):
+    return {h.name for h in hp.space}
+
+
+def hp_kind(hp, name):
+    """The keras_tuner class name of hyperparameter ``name`` (Fixed, Choice, ...)."""
+    return {h.name: type(h).__name__ for h in hp.space}[name]
+
+
+def test_a_student_model_is_cloned_for_each_trial(tmp_path, data, teacher):
+    student = keras.Sequential(
+        [keras.Input(SHAPE), keras.layers.Conv2D(4, 3, padding="same"), keras.layers.GlobalAveragePooling2D(),
+         keras.layers.Dense(10)]
+    )
+    weights = [w.copy() for w in student.get_weights()]
+    hypermodel = HyperDistiller(teacher, student, epochs=1, batch_size=8)
+    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=0, directory=tmp_path)
+    trials = search(tuner, data)
+    assert [t.status for t in trials] == ["COMPLETED"] * 2
+    for trial in trials:
+        assert not ARCHITECTURE_HPS & hp_names(trial.hyperparameters)
+        assert trial.hyperparameters.values["beta"] == 0.0  # the student has no taps: no AT term
+    best = hypermodel.deployable(tuner.get_best_models(1)[0])
+    assert best is not student and [type(layer) for layer in best.layers] == [type(layer) for layer in student.layers]
+    assert any(not np.array_equal(a, b) for a, b in zip(best.get_weights(), weights))  # the clone trained
+    for before, after in zip(weights, student.get_weights()):
+        np.testing.assert_array_equal(after, before)  # the user's instance did not
+    records = kd.tuning.trial_records(tuner)
+    assert all(r["block"] is None and r["residual"] is None and r["params"] > 0 for r in records)
+
+
+def test_each_trial_clones_fresh_weights(teacher):
+    student = tiny_classifier()
+    hypermodel = HyperDistiller(teacher, student)
+    first, second = (hypermodel.build_student(keras_tuner.HyperParameters()) for _ in range(2))
+    assert first is not student and second is not first
+    kernels = [model.get_weights()[0] for model in (student, first, second)]
+    assert not np.array_equal(kernels[0], kernels[1]) and not np.array_equal(kernels[1], kernels[2])
+
+
+def test_builders_get_only_the_arguments_they_take(teacher):
+    received = {}
+
+    def classes_only(num_classes):
+        received["classes_only"] = {"num_classes": num_classes}
+        return tiny_classifier(num_classes)
+
+    def with_block(num_classes, block):
+        received["with_block"] = {"num_classes": num_classes, "block": block}
+        return kd.models.cifar_resnet(8, num_classes, block=block, input_shape=SHAPE)
+
+    def with_everything(**kwargs):
+        received["with_everything"] = kwargs
+        return kd.models.get_model("resnet-8", **kwargs)
+
+    def without_arguments():
+        received["without_arguments"] = {}
+        return tiny_classifier()
+
+    cases = {
+        classes_only: ({"num_classes"}, set()),
+        with_block: ({"num_classes", "block"}, {"block", "groups"}),
+        with_everything: ({"num_classes", "block", "residual", "input_shape"}, {"block", "groups", "residual"}),
+        without_arguments: (set(), set()),
+    }
+    for builder, (arguments, knobs) in cases.items():
+        hp = keras_tuner.HyperParameters()
+        architecture = {}
+        if knobs:
+            hp.Fixed("block", "G")
+            architecture = dict(blocks=["S", "G"], groups=2)
+        HyperDistiller(teacher, builder, **architecture).build(hp)
+        assert set(received[builder.__name__]) == arguments, builder.__name__
+        assert hp_names(hp) & ARCHITECTURE_HPS == knobs, builder.__name__
+        if "block" in arguments:
+            assert received[builder.__name__]["block"] == "G(2)"
+        # AT is searched only where the built student has taps (the zoo networks here).
+        assert hp_kind(hp, "beta") == ("Choice" if knobs else "Fixed"), builder.__name__
+        assert knobs or hp.values["beta"] == 0.0
+
+
+def test_hyper_mutual_takes_model_and_builder_peers():
+    peer = tiny_classifier()
+    hypermodel = HyperMutual([peer, "resnet-8", lambda num_classes: tiny_classifier(num_classes)], SHAPE, 10,
+                             blocks=["S", "G"], groups=2)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("block", "G")
+    mutual = hypermodel.build(hp)
+    assert mutual.peers[0] is not peer and mutual.peers[1].block == "G(2)"
+    assert {"block", "groups", "residual"} <= hp_names(hp)
+    with pytest.raises(ValueError, match="`auxiliary` needs DCM heads on `peers\\[0\\]`"):
+        HyperMutual([peer, "resnet-8"], SHAPE, 10, auxiliary=[False, True])
+    with pytest.raises(ValueError, match="`blocks` cannot apply: `peers\\[0\\]` is a keras.Model.*peers\\[1\\]"):
+        HyperMutual([peer, tiny_classifier()], SHAPE, 10, blocks="G")
+
+
+def test_a_teacher_without_taps_gets_no_attention_transfer(tmp_path, data):
+    teacher = tiny_classifier()
+    hypermodel = HyperDistiller(teacher, "resnet-8", blocks="S", optimizer="adam", epochs=1, batch_size=8)
+    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=0, directory=tmp_path)
+    trials = search(tuner, data)
+    assert [t.status for t in trials] == ["COMPLETED"] * 2
+    assert hp_kind(tuner.oracle.hyperparameters, "beta") == "Fixed"
+    assert all(t.hyperparameters.values["beta"] == 0.0 for t in trials)
+    assert HyperDistiller(teacher, "resnet-8", beta=0.0).beta == 0.0  # beta 0 is still allowed
+
+
+@pytest.mark.parametrize("beta", [1e3, [0.0, 1e3], Range(0.0, 1e3)])
+def test_attention_transfer_without_taps_fails_at_construction(teacher, beta):
+    with pytest.raises(ValueError, match="beta` > 0 adds attention transfer, which needs feature taps, and the "
+                                         "teacher has none.*AttentionTransfer\\(taps="):
+        HyperDistiller(tiny_classifier(), "resnet-8", beta=beta)
+    with pytest.raises(ValueError, match="and the student has none"):
+        HyperDistiller(teacher, tiny_classifier(), beta=beta)
+
+
+@pytest.mark.parametrize(
+    "kwargs, optimizer_class, settings, active",
+    [
+        (dict(optimizer="adam", learning_rate=0.01), keras.optimizers.Adam, {}, set()),
+        (dict(optimizer="sgd", momentum=0.5, weight_decay=5e-4), kd.optimizers.SGD,
+         {"momentum": 0.5, "weight_decay": 5e-4}, {"momentum", "weight_decay"}),
+        (dict(optimizer="adamw", weight_decay=1e-3), keras.optimizers.AdamW, {"weight_decay": 1e-3},
+         {"weight_decay"}),
+        (dict(), kd.optimizers.SGD, {"momentum": 0.9, "weight_decay": 0.0}, {"momentum", "weight_decay"}),
+    ],
+)
+def test_optimizer_knob_compiles_the_chosen_optimizer(teacher, kwargs, optimizer_class, settings, active):
+    hp = keras_tuner.HyperParameters()
+    model = HyperDistiller(teacher, "resnet-8", blocks="S", **kwargs).build(hp)
+    # isinstance and the name: torch swaps in its own Adam / AdamW subclasses, and AdamW is an Adam.
+    assert isinstance(model.optimizer, optimizer_class) and type(model.optimizer).__name__ == optimizer_class.__name__
+    assert {name: getattr(model.optimizer, name) for name in settings} == pytest.approx(settings)
+    assert {"momentum", "weight_decay"} & set(hp.values) == active
+
+
+def test_optimizer_choices_activate_their_own_knobs(teacher):
+    hypermodel = HyperDistiller(teacher, "resnet-8", blocks="S", optimizer=["sgd", "adam", "adamw"],
+                                weight_decay=[0.0, 1e-4])
+    for name, active in (("sgd", {"momentum", "weight_decay"}), ("adam", set()), ("adamw", {"weight_decay"})):
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("optimizer", name)
+        hypermodel.build(hp)
+        assert {"momentum", "weight_decay"} & set(hp.values) == active, name
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(optimizer="rmsprop"), "invalid value 'rmsprop' \\(expected \\('sgd', 'adam', 'adamw'\\)\\). "
+                                    "Received: optimizer='rmsprop'"),
+        (dict(optimizer=["sgd", "SGD"]), "invalid value 'SGD'"),
+        (dict(optimizer="adam", momentum=0.5), "`momentum` applies only to optimizer 'sgd'. Received: momentum=0.5"),
+        (dict(optimizer="adam", weight_decay=1e-4), "`weight_decay` applies only to optimizer 'sgd' or 'adamw'"),
+        (dict(weight_decay=-1.0), "Received: weight_decay=-1.0"),
+        (dict(momentum=1.0), "Received: momentum=1.0"),
+    ],
+)
+def test_bad_optimizer_knobs_name_the_value(teacher, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HyperDistiller(teacher, "resnet-8", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "student, kwargs, message",
+    [
+        ("model", dict(blocks=["S", "G"]), "`blocks` cannot apply: `student` is a keras.Model, cloned as it is. "
+                                           "Received: blocks=\\['S', 'G'\\]"),
+        ("model", dict(groups=4), "`groups` cannot apply.*Received: groups=4"),
+        ("model", dict(residual=False), "`residual` cannot apply.*Received: residual=False"),
+        ("classes_only", dict(bottleneck=2), "the builder `student` takes no `block` argument"),
+        ("with_block", dict(residual=[True, False]), "the builder `student` takes no `residual` argument"),
+    ],
+)
+def test_architecture_knobs_the_student_cannot_take_raise(teacher, student, kwargs, message):
+    students = {
+        "model": tiny_classifier(),
+        "classes_only": lambda num_classes: tiny_classifier(num_classes),
+        "with_block": lambda num_classes, block: kd.models.cifar_resnet(8, num_classes, block=block),
+    }
+    with pytest.raises(ValueError, match=message):
+        HyperDistiller(teacher, students[student], **kwargs)
+
+
+def test_students_that_cannot_fit_the_teacher_fail_at_construction(teacher):
+    with pytest.raises(ValueError, match="must take inputs of shape \\(8, 8, 3\\) and predict 10 classes.*"
+                                         "predicts 5. Received: student="):
+        HyperDistiller(teacher, tiny_classifier(num_classes=5))
+    with pytest.raises(ValueError, match="it takes \\(16, 16, 3\\)"):
+        HyperDistiller(teacher, tiny_classifier(input_shape=(16, 16, 3)))
+    with pytest.raises(ValueError, match="`student` must be built"):
+        HyperDistiller(teacher, keras.Sequential([keras.layers.Dense(10)]))
+    subclassed = SubclassedClassifier()
+    subclassed(np.zeros((1,) + SHAPE, "float32"))
+    with pytest.raises(ValueError, match="`student` needs a known input shape"):
+        HyperDistiller(teacher, subclassed)
+    inputs = keras.Input(SHAPE)
+    doubled = keras.layers.Lambda(lambda x: 2.0 * x)(inputs)
+    with_lambda = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(doubled)))
+    with pytest.raises(ValueError, match="`student` cannot be cloned for each trial.*pass a builder"):
+        HyperDistiller(teacher, with_lambda)
+    with pytest.raises(ValueError, match="requires argument\\(s\\) \\['depth'\\].*functools.partial"):
+        HyperDistiller(teacher, lambda depth, num_classes: kd.models.cifar_resnet(depth, num_classes))

@@ -1,8 +1,10 @@
 """Traps a Keras user falls into (issue 19): each either works correctly,
 checked numerically, or fails with a message that names the fix."""
 
+import json
 import os
 import re
+import warnings
 
 import keras
 import numpy as np
@@ -11,6 +13,17 @@ import pytest
 import keras_kd as kd
 
 CLASSES, SHAPE = 5, (8, 8, 3)
+
+
+@pytest.fixture(autouse=True)
+def nothing_written_to_disk(tmp_path, monkeypatch):
+    """Every row runs in an empty working directory that must stay empty: a
+    trap that raises (or works) leaves no stray file (checkpoint, log, export)."""
+    working_directory = tmp_path / "cwd"
+    working_directory.mkdir()
+    monkeypatch.chdir(working_directory)
+    yield
+    assert not os.listdir(working_directory)
 
 
 def zoo_net(depth=8, seed=0):
@@ -101,7 +114,12 @@ def test_numpy_scalars_are_numbers(tmp_path):
     restored = kd.files.load_model(path)
     assert (restored.terms[0].temperature, restored.terms[0].alpha) == (4.0, pytest.approx(0.9))
     assert kd.schedules.MultiStepDecay(0.1, [np.int64(3)], 0.2, np.int32(10)).milestones == [3]
-    assert kd.GKT(zoo_net(14), num_examples=np.int64(8)).num_examples == 8
+    assert kd.GKT(zoo_net(14), num_examples=np.int64(8), block_range=(np.int64(1), np.int32(3))).sampler.block_range == (1, 3)
+    assert kd.StochasticDepth(zoo_net(14), seed=np.int64(3)).seed == 3
+    conv = kd.layers.GroupConv2D(np.int64(4), np.int64(3), groups=np.int32(2), strides=np.int64(1))
+    assert json.loads(json.dumps(conv.get_config()))["filters"] == 4  # stored as Python ints: the config stays JSON
+    assert kd.models.get_model("resnet-8", classes, block="G(2)", input_shape=SHAPE).count_params() > 0
+    assert str(kd.layers.BlockSpec("BG", groups=np.int64(2), bottleneck=np.int32(2))) == "BG(2,2)"
 
 
 def indexed_dataset(index):
@@ -224,22 +242,41 @@ def test_teacher_and_student_input_shapes_must_agree():
         kd.Distiller(student=zoo_net(), teacher=kd.models.cifar_resnet(14, CLASSES, input_shape=(16, 16, 3)))
 
 
-@pytest.mark.parametrize("teacher_kind", ["zoo", "sequential"])
+@pytest.mark.parametrize("teacher_kind", ["zoo", "sequential", "compiled and trained zoo"])
 def test_a_reloaded_distiller_continues_exactly(tmp_path, teacher_kind):
     x, y = data()
-    teacher = zoo_net(14) if teacher_kind == "zoo" else sequential(seed=4)
+    teacher = sequential(seed=4) if teacher_kind == "sequential" else zoo_net(14)
+    if teacher_kind.startswith("compiled"):
+        teacher.compile(keras.optimizers.SGD(0.1, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(True))
+        teacher.fit(x, y, epochs=1, verbose=0)
     distiller = kd.Distiller(student=zoo_net(), teacher=teacher)
     distiller.compile(kd.optimizers.SGD(kd.schedules.MultiStepDecay(0.1, [2], 0.1, 1), momentum=0.9), metrics=["accuracy"])
     distiller.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
     path = str(tmp_path / "distiller.keras")
     distiller.save(path)
-    restored = kd.files.load_model(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        restored = kd.files.load_model(path)
+    assert not [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+    assert not restored.teacher.compiled and not restored.student.compiled  # the trainer owns the optimizer
     assert len(restored.trainable_variables) == len(distiller.trainable_variables) == len(distiller.student.trainable_weights)
     assert int(restored.optimizer.iterations) == 2
     for trainer in (distiller, restored):
         trainer.train_on_batch(x[:4], y[:4])
     for mine, theirs in zip(distiller.student.weights, restored.student.weights):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs), keras.ops.convert_to_numpy(mine), rtol=1e-5, atol=1e-6)
+
+
+def test_summary_names_each_network_role_and_term():
+    distiller = kd.Distiller(student=zoo_net(), teacher=zoo_net(), losses=[kd.losses.KD(temperature=2.0)])
+    lines = []
+    distiller.summary(print_fn=lambda line, **kwargs: lines.append(line))
+    params = f"{distiller.student.count_params():,} params"
+    assert lines[-3:] == [
+        f" student: {distiller.student.name} (ResidualNetwork), trained, {params}",
+        f" teacher: {distiller.teacher.name} (ResidualNetwork), frozen, {params}",
+        " loss term: kd = KD(temperature=2.0, alpha=0.9, mode='hinton'); a term has no output shape ('?')",
+    ]
 
 
 def test_test_on_batch_reports_what_evaluate_reports():
@@ -315,6 +352,21 @@ def test_raw_images_predict_as_the_normalized_pipeline_does(dtype):
     deployable = kd.models.with_preprocessing(model, mean, std)
     got = deployable.predict(raw[16:].astype(dtype), verbose=0)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_adaptive_inference_on_raw_images_refuses_or_matches_the_normalized_path():
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, (8, *SHAPE), dtype=np.uint8)
+    mean, std = np.array([0.4, 0.5, 0.6]), np.array([0.2, 0.25, 0.3])
+    ensemble = kd.ResidualEnsemble([zoo_net(seed=0), zoo_net(seed=1)], threshold=1.0)
+    with pytest.raises(ValueError, match=re.escape("ensemble.with_preprocessing(mean, std)") + ".*Received: x with dtype uint8"):
+        ensemble.predict_adaptive(raw)
+    normalized = ((raw / 255.0 - mean) / std).astype("float32")
+    expected, used = ensemble.predict_adaptive(normalized)
+    for images in (raw, raw.astype("float32")):
+        logits, raw_used = ensemble.with_preprocessing(mean, std).predict_adaptive(images)
+        np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_array_equal(raw_used, used)
 
 
 def test_with_preprocessing_names_bad_statistics():

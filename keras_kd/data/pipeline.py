@@ -12,6 +12,7 @@ horizontal flip; seeded per example and re-drawn every epoch.
 import numpy as np
 
 from keras_kd.data.sources import read_source
+from keras_kd.validation import check_int, check_number
 
 SPLITS = ("train", "validation", "test")
 PAD_MODES = ("constant", "reflect")
@@ -29,10 +30,7 @@ def load_arrays(source, split="train", validation_fraction=0.1, seed=0, data_dir
     first n examples are a random subset; ``"test"`` keeps the source order.
     """
     _check(split in SPLITS, f"`split` must be one of {SPLITS}. Received: split={split!r}")
-    _check(
-        isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1,
-        f"`validation_fraction` must be in [0, 1). Received: validation_fraction={validation_fraction!r}",
-    )
+    validation_fraction = check_number(validation_fraction, "validation_fraction", 0, 1, high_open=True)
     splits = read_source(source, data_dir=data_dir, download=download)
     if split == "test":
         _check("test" in splits, f"source={source!r} has no test split")
@@ -108,10 +106,7 @@ def load(
     """
     import tensorflow as tf
 
-    _check(
-        isinstance(batch_size, int) and batch_size >= 1,
-        f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}",
-    )
+    batch_size = check_int(batch_size, "batch_size")
     _check(pad_mode in PAD_MODES, f"`pad_mode` must be one of {PAD_MODES}. Received: pad_mode={pad_mode!r}")
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
     if split == "train":

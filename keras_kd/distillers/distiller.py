@@ -23,6 +23,7 @@ import keras
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.logit_checks import check_compile_arguments, check_logits_model, logits_loss
+from keras_kd.distillers.roles import RoleSummary
 from keras_kd.distillers.taps import TapExtractor, check_networks_by_keyword, freeze
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
@@ -32,11 +33,14 @@ from keras_kd.validation import check_non_negative
 
 
 @register
-class Distiller(FitChecks, TrainingLogs, keras.Model):
+class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
     """Distils ``teacher`` into ``student`` (crowley2018, jha2020; Hinton et al.).
 
     The training loss is
-    ``student_loss_weight * CE(y, s) + sum of the terms in losses``.
+    ``student_loss_weight * CE(y, s) + sum of the terms in losses`` plus the
+    student's own regularization losses (``kernel_regularizer``...), unscaled:
+    weight decay does not depend on how the distillation terms are weighted,
+    and it applies on unlabeled data too.
 
     ``student`` and ``teacher`` are keyword-only: ``keras.distillation``
     takes ``(teacher, student)``, and a swapped positional call would train
@@ -79,6 +83,7 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
     """
 
     input_network_attribute = "student"
+    summary_roles = ("student", "teacher")
 
     def __init__(self, *args, student=None, teacher=None, losses=None, student_loss_weight=None, **kwargs):
         check_networks_by_keyword("Distiller", args, student=student, teacher=teacher)
@@ -195,12 +200,13 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
             student, teacher = (y_pred["logits"], y_pred["features"]), y_pred.get("teacher")
         else:
             student, teacher = (y_pred, {}), None
-        student_loss = 0.0 if y is None else self._student_loss(x, y, student[0], sample_weight, training)
+        student_loss = 0.0 if y is None else self._student_loss(y, student[0], sample_weight)
+        regularization = regularization_loss(self.student)
         if not training:
-            return student_loss
+            return student_loss + regularization
         if teacher is None:
             teacher = self.teacher_taps(x, training=False)
-        total = self.student_loss_weight * student_loss
+        total = self.student_loss_weight * student_loss + regularization
         for term, tracker in zip(self.terms, self.term_trackers):
             value = weighted_mean(term.per_example(student, teacher, y), sample_weight)
             tracker.update_state(value)
@@ -209,10 +215,11 @@ class Distiller(FitChecks, TrainingLogs, keras.Model):
             self.student_loss_tracker.update_state(student_loss)
         return total
 
-    def _student_loss(self, x, y, logits, sample_weight, training):
+    def _student_loss(self, y, logits, sample_weight):
+        """The compiled ``loss`` on the student's logits, else the cross-entropy."""
         if self._compile_loss is not None:
-            return super().compute_loss(x, y, logits, sample_weight, training)
-        return weighted_mean(supervised_loss(y, logits), sample_weight) + regularization_loss(self.student)
+            return self._compile_loss(y, logits, sample_weight)
+        return weighted_mean(supervised_loss(y, logits), sample_weight)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if y is None:  # unlabeled distillation: the loss and its terms, no label metrics

@@ -1,16 +1,22 @@
-"""Checks of ``fit``'s data before any step runs.
+"""Checks of ``fit``'s and ``evaluate``'s data before any step runs.
 
 A wrong image size, label layout or class count otherwise fails deep in a
 backend's traced step (and on JAX a failed trace leaves the variables
 emptied, DESIGN.md §4); NaN images train to NaN weights silently. Every
-trainer checks ``x`` and ``y`` against its input network first: in-memory
-arrays fully (shapes, finite values, label range), ``tf.data`` datasets by
-their ``element_spec`` (values are only seen while training: use
-``keras.callbacks.TerminateOnNaN`` there).
+trainer checks ``x`` and ``y`` (and ``fit``'s ``validation_data``) against
+its input network first: in-memory arrays fully (shapes, finite values,
+label range), ``tf.data`` datasets by their ``element_spec`` (values are
+only seen while training: use ``keras.callbacks.TerminateOnNaN`` there),
+``keras.utils.PyDataset`` and torch ``DataLoader`` input fully, each batch
+as it is read (``batch_checks``). Python generators are not checked.
 """
 
+import functools
+
+import keras
 import numpy as np
 
+from keras_kd.distillers.batch_checks import BatchChecks, batch_has_labels
 from keras_kd.distillers.taps import logits_shape
 from keras_kd.models.deploy import image_shape
 
@@ -60,6 +66,16 @@ def check_labels(shape, classes, values=None):
             )
 
 
+def check_arrays(x, y, expected, classes):
+    """Checks in-memory ``x`` (images, or ``(images, index)``) and ``y``: numpy
+    arrays by shape and values, anything else with a shape by shape."""
+    images = x[0] if isinstance(x, (tuple, list)) and x else x
+    values = images if isinstance(images, np.ndarray) else None
+    check_images(_shape(images), expected, values)
+    labels = np.asarray(y) if isinstance(y, (np.ndarray, list)) else y
+    check_labels(_shape(labels), classes, labels if isinstance(labels, np.ndarray) else None)
+
+
 def check_fit_data(x, y, model):
     """Checks ``fit``'s ``x`` (images, or ``(images, index)``) and ``y`` for ``model``."""
     classes = logits_shape(model)[-1]
@@ -70,21 +86,25 @@ def check_fit_data(x, y, model):
         check_images(_shape(images), image_shape(model))
         check_labels(_shape(labels), classes)
         return
-    images = x[0] if isinstance(x, (tuple, list)) and x else x
-    values = images if isinstance(images, np.ndarray) else None
-    check_images(_shape(images), image_shape(model), values)
-    labels = np.asarray(y) if isinstance(y, (np.ndarray, list)) else y
-    check_labels(_shape(labels), classes, labels if isinstance(labels, np.ndarray) else None)
+    check_arrays(x, y, image_shape(model), classes)
+
+
+def batch_checks(model):
+    """``BatchChecks`` running ``check_arrays`` for ``model`` on each batch."""
+    return BatchChecks(functools.partial(check_arrays, expected=image_shape(model), classes=logits_shape(model)[-1]))
 
 
 def has_labels(x, y):
     """Whether ``fit(x, y)``'s data carries labels: False for images alone (arrays,
-    or a ``tf.data`` dataset of images), None when it cannot be told (generators)."""
+    or a ``tf.data`` dataset or ``PyDataset`` of images), None when it cannot be
+    told cheaply (generators, torch DataLoaders, dict batches)."""
     if y is not None:
         return True
     spec = getattr(x, "element_spec", None)
     if spec is not None:
         return isinstance(spec, tuple) and len(spec) > 1
+    if isinstance(x, keras.utils.PyDataset):
+        return None if x.num_batches == 0 else batch_has_labels(x[0])
     arrays = x if isinstance(x, (tuple, list)) else [x]
     return False if all(isinstance(a, np.ndarray) for a in arrays) else None
 
@@ -112,6 +132,8 @@ class FitChecks:
     def fit(self, x=None, y=None, *args, **kwargs):
         network = self._input_network()
         check_fit_data(x, y, network)
+        checks = batch_checks(network)
+        x = checks.wrap(x)
         if self.needs_labels and has_labels(x, y) is False:
             raise ValueError(
                 f"{type(self).__name__} trains on labels: pass `y`, or a dataset of (images, labels). "
@@ -120,8 +142,13 @@ class FitChecks:
             )
         if kwargs.get("validation_data") is not None:
             check_fit_data(*split_validation_data(kwargs["validation_data"]), network)
-        return super().fit(x, y, *args, **kwargs)
+            kwargs["validation_data"] = checks.wrap(kwargs["validation_data"])
+        with checks.first_failure_raised():
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        check_fit_data(x, y, self._input_network())
-        return super().evaluate(x, y, *args, **kwargs)
+        network = self._input_network()
+        check_fit_data(x, y, network)
+        checks = batch_checks(network)
+        with checks.first_failure_raised():
+            return super().evaluate(checks.wrap(x), y, *args, **kwargs)

@@ -48,6 +48,7 @@ test can draw many at once; the trainers draw one per step.
 """
 
 import itertools
+import numbers
 
 import keras
 import numpy as np
@@ -143,7 +144,7 @@ class SubnetSampler:
             return None
         fewest, most = int(self.min_keep.sum()), int(self.sizes.sum())
         pair = isinstance(block_range, (tuple, list)) and len(block_range) == 2
-        ints = pair and all(isinstance(v, int) and not isinstance(v, bool) for v in block_range)
+        ints = pair and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in block_range)
         if not (self.ordered and ints and block_range[0] <= block_range[1]
                 and block_range[1] >= fewest and block_range[0] <= most):
             raise ValueError(
@@ -151,7 +152,7 @@ class SubnetSampler:
                 f"{fewest}..{most} (the blocks a subnet can run), with an ordered rule "
                 f"{tuple(ORDERED_RULES)}. Received: block_range={block_range!r} (rule={self.rule!r})"
             )
-        return tuple(block_range)
+        return tuple(int(v) for v in block_range)
 
     def joint_log_weights(self, parent, exclude_parent=False):
         """``block_range`` set: log-weights (batch, S) of the allowed ordered subnets

@@ -32,6 +32,7 @@ from keras_kd.distillers.peer_steps import (
     value_and_grad,
     without_state_updates,
 )
+from keras_kd.distillers.roles import RoleSummary
 from keras_kd.distillers.taps import logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import (
@@ -77,7 +78,7 @@ def peer_losses(k, peer_logits, y, temperature=1.0, reduction="sum", kl_weight=1
 
 
 @register
-class MutualDistiller(FitChecks, keras.Model):
+class MutualDistiller(RoleSummary, FitChecks, keras.Model):
     """Trains ``peers`` together: DML, or DCM with ``auxiliary=True``.
 
     Args:
@@ -141,6 +142,7 @@ class MutualDistiller(FitChecks, keras.Model):
     """
 
     input_network_attribute = "peers"
+    summary_roles = ("peers",)
 
     def __init__(
         self, peers, temperature=1.0, kl_weight=1.0, reduction="sum", auxiliary=False, update=None, **kwargs

@@ -38,11 +38,13 @@ from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.logit_checks import check_logits_model
+from keras_kd.distillers.roles import RoleSummary
 from keras_kd.distillers.taps import check_networks_by_keyword, freeze, logits_shape
 from keras_kd.files import load_model, save_model, write_json
 from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_divergence, softmax_l2
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.losses.terms import SoftmaxL2
+from keras_kd.models.deploy import takes_raw_images, with_preprocessing
 from keras_kd.validation import check_non_negative
 
 ENERGY_MODES = ("running", "members")
@@ -132,8 +134,15 @@ class ResidualEnsemble(keras.Model):
     def call(self, inputs, training=None):
         return summed_logits(self.members, inputs, training)
 
+    def with_preprocessing(self, mean, std):
+        """This ensemble with every member behind ``kd.models.with_preprocessing``:
+        it takes raw 0-255 images (uint8 or float), in ``predict_adaptive`` too."""
+        members = [with_preprocessing(member, mean, std) for member in self.members]
+        return ResidualEnsemble(members, self.threshold, self.energy_mode, name=f"{self.name}_raw")
+
     def predict_adaptive(self, x, batch_size=256):
-        """Algorithm 2 on numpy inputs.
+        """Algorithm 2 on numpy inputs: images normalized as in training, or raw
+        0-255 images for an ensemble from ``with_preprocessing``.
 
         Returns:
             ``(logits, used)``: numpy logits of each example's ``S_L`` and the
@@ -142,6 +151,13 @@ class ResidualEnsemble(keras.Model):
         if self.threshold is None:
             raise ValueError("predict_adaptive needs a threshold. Received: threshold=None")
         x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.integer) and not takes_raw_images(self.members[0]):
+            raise ValueError(
+                "`x` holds integer (raw) images, but the members take images normalized as in training. "
+                "Use ensemble.with_preprocessing(mean, std) with the statistics of kd.data.statistics(...), "
+                f"or normalize x. Received: x with dtype {x.dtype}"
+            )
+        x = x.astype("float32")
         outputs, counts = [], []
         for start in range(0, len(x), batch_size):
             logits, used = self._adaptive_batch(x[start : start + batch_size])
@@ -197,7 +213,7 @@ def _frozen(model, name):
 
 
 @register
-class ResidualDistiller(FitChecks, keras.Model):
+class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
     """Trains res-student ``R_i`` on ``T_i = T - S_{i-1}`` (li2021 eq. 3-5).
 
     Loss per example (eq. 3 with ``S = R_i`` and teacher ``T_i``):
@@ -227,6 +243,7 @@ class ResidualDistiller(FitChecks, keras.Model):
     """
 
     input_network_attribute = "res_student"
+    summary_roles = ("res_student", "teacher", "previous")
 
     def __init__(
         self,

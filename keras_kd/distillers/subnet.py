@@ -16,9 +16,11 @@ import keras
 from keras_kd.api import deserialize_fields, serialize
 from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.logit_checks import check_logits_model
+from keras_kd.distillers.roles import RoleSummary
 from keras_kd.distillers.train_logs import TrainingLogs
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.models.staged import StagedNet
+from keras_kd.validation import check_int
 
 SEED_KEY = "seed_generator_state"
 
@@ -60,7 +62,7 @@ def give_skipped_blocks_a_zero_gradient(model, skipped):
                 variable.value.grad = torch.zeros_like(variable.value)
 
 
-class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
+class SubnetTrainer(RoleSummary, FitChecks, TrainingLogs, keras.Model):
     """Base: holds ``model``, splits inputs, evaluates the full net.
 
     Args:
@@ -69,6 +71,7 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
     """
 
     input_network_attribute = "model"
+    summary_roles = ("model",)
 
     def __init__(self, model, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -78,8 +81,7 @@ class SubnetTrainer(FitChecks, TrainingLogs, keras.Model):
                 "`model` must be a keras_kd.models network (a StagedNet with "
                 f"switchable blocks). Received: model={model!r}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        seed = None if seed is None else check_int(seed, "seed", low=None)
         self.model, self.seed = model, seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="subnet_seed")
         self.skipped_blocks = ()

@@ -22,6 +22,8 @@ for "constant g" and "constant G" grouped convs followed by a 1x1.
 import dataclasses
 import re
 
+from keras_kd.validation import check_int
+
 KINDS = ("S", "S-2x2", "G", "B", "BG")
 
 _GROUPING = r"(?:(?P<groups>\d+)|(?P<width>[NM])(?:/(?P<divisor>\d+))?)"
@@ -82,11 +84,8 @@ class BlockSpec:
                 f"kind={self.kind!r}, bottleneck={self.bottleneck}"
             )
         for name in ("groups", "group_size", "bottleneck"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(
-                    f"`{name}` must be a positive int. Received: {name}={value!r}"
-                )
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_int(getattr(self, name), name))
 
     def grouping(self):
         """``{"groups": g}`` or ``{"group_size": G}`` for the grouped 3x3."""

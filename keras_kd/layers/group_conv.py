@@ -22,26 +22,30 @@ reject) are computed exactly by spreading the kernel onto its dilated grid
 and convolving with dilation 1.
 """
 
+import numbers
+
 import keras
 from keras import ops
 
 from keras_kd.api import register
 from keras_kd.layers import group_conv_policy, torch_conv
+from keras_kd.validation import check_int
 
 IMPLEMENTATIONS = ("auto", "native", "split", "depthwise", "dense")
 PADDINGS = ("same", "valid", "symmetric")
 
 
 def _pair(value, name):
-    if isinstance(value, int):
+    if isinstance(value, numbers.Integral):
         value = (value, value)
     value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) and v >= 1 for v in value):
+    if len(value) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                                  for v in value):
         raise ValueError(
             f"`{name}` must be a positive int or a pair of positive ints. "
             f"Received: {name}={value}"
         )
-    return value
+    return tuple(int(v) for v in value)
 
 
 def dilate_kernel(kernel, dilation_rate):
@@ -115,20 +119,14 @@ class GroupConv2D(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(
-                f"`filters` must be a positive int. Received: filters={filters}"
-            )
+        filters = check_int(filters, "filters")
         if (groups is None) == (group_size is None):
             raise ValueError(
                 "Pass exactly one of `groups` and `group_size`. Received: "
                 f"groups={groups}, group_size={group_size}"
             )
-        for name, value in (("groups", groups), ("group_size", group_size)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(
-                    f"`{name}` must be a positive int. Received: {name}={value}"
-                )
+        groups = None if groups is None else check_int(groups, "groups")
+        group_size = None if group_size is None else check_int(group_size, "group_size")
         if groups is not None and filters % groups:
             raise ValueError(
                 "`groups` must divide `filters`. Received: "

@@ -31,6 +31,13 @@ def image_shape(model):
         return None
 
 
+def takes_raw_images(model):
+    """Whether ``model`` begins with ``with_preprocessing``'s ``x / 255``."""
+    first = next((layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)),
+                 None)
+    return isinstance(first, keras.layers.Rescaling) and np.isclose(float(first.scale), 1.0 / 255.0)
+
+
 def with_preprocessing(model, mean, std, name=None):
     """``model`` behind ``x / 255`` and ``(x - mean) / std``: a functional model
     taking raw 0-255 images of ``model``'s input shape (any numeric dtype).

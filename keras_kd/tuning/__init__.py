@@ -1,4 +1,4 @@
-"""KerasTuner searches over distillation and student-architecture knobs.
+"""KerasTuner searches over distillation, optimizer and student-architecture knobs.
 
 Needs the ``tuning`` extra (``pip install "keras-kd[tuning]"``: keras-tuner,
 and tensorboard, which keras-tuner imports on the TensorFlow backend).
@@ -13,6 +13,6 @@ except ImportError as error:
         'keras_kd.tuning needs keras-tuner: pip install "keras-kd[tuning]"'
     ) from error
 
-from keras_kd.tuning.hypermodels import HyperDistiller, HyperMutual, StudentHyperModel
+from keras_kd.tuning.hypermodels import HyperDistiller, HyperMutual, NetworkSource, StudentHyperModel
 from keras_kd.tuning.results import pareto_front, trial_records
 from keras_kd.tuning.space import ArchitectureSpace, Range

@@ -7,6 +7,9 @@ Every tunable argument of the hypermodels takes one of
 * ``Range(min, max)``: ``hp.Int`` (int bounds) or ``hp.Float``, optionally
   on a log scale or with a step;
 * ``None`` where the argument allows it: the knob is off.
+
+A hypermodel's default is wrapped in ``Default`` so that it can tell a knob
+left at its default from the same value passed on purpose.
 """
 
 import dataclasses
@@ -55,8 +58,31 @@ class Range:
         )
 
 
-def check_knob(value, name, check, allow_none=False):
+@dataclasses.dataclass(frozen=True)
+class Default:
+    """A knob left at its default ``value`` (not passed by the user)."""
+
+    value: object
+
+
+def unwrap(knob):
+    """``(knob value, passed explicitly)`` for a knob that may be a ``Default``."""
+    return (knob.value, False) if isinstance(knob, Default) else (knob, True)
+
+
+def knob_values(knob):
+    """The values a knob can take: a Range's bounds, the choices, or the fixed value."""
+    if isinstance(knob, Range):
+        return [knob.min, knob.max]
+    if isinstance(knob, (list, tuple)):
+        return list(knob)
+    return [knob]
+
+
+def check_knob(value, name, check, allow_none=False, expected=None):
     """Validates a knob; ``check(v)`` is applied to every value it can take.
+
+    ``expected`` (e.g. the valid choices) is quoted in the error.
 
     Raises:
         ValueError: naming ``name`` and the received value.
@@ -65,17 +91,12 @@ def check_knob(value, name, check, allow_none=False):
         if allow_none:
             return
         raise ValueError(f"`{name}` cannot be None. Received: {name}=None")
-    if isinstance(value, Range):
-        values = [value.min, value.max]
-    elif isinstance(value, (list, tuple)):
-        if not value:
-            raise ValueError(f"`{name}` needs at least one choice. Received: {name}={value!r}")
-        values = list(value)
-    else:
-        values = [value]
-    for item in values:
+    if isinstance(value, (list, tuple)) and not value:
+        raise ValueError(f"`{name}` needs at least one choice. Received: {name}={value!r}")
+    hint = f" (expected {expected})" if expected else ""
+    for item in knob_values(value):
         if not check(item):
-            raise ValueError(f"`{name}` has an invalid value {item!r}. Received: {name}={value!r}")
+            raise ValueError(f"`{name}` has an invalid value {item!r}{hint}. Received: {name}={value!r}")
 
 
 def sample(hp, name, knob):
@@ -116,13 +137,15 @@ class ArchitectureSpace:
 
     Args:
         blocks: block kind(s) among ``"S"``, ``"S-2x2"``, ``"G"``, ``"B"``,
-            ``"BG"``.
+            ``"BG"``; ``None``: no block knob (nor groups / bottleneck), the
+            network's own block.
         groups: constant number of groups g of the grouped 3x3 (G, BG).
         group_size: constant channels per group G of the grouped 3x3.
             When both ``groups`` and ``group_size`` are set, a ``grouping``
             choice picks one per trial; at least one is needed for G / BG.
         bottleneck: contraction b of B and BG blocks.
-        residual: shortcut on (``True``) / off (``False``, jha2020's NR).
+        residual: shortcut on (``True``) / off (``False``, jha2020's NR);
+            ``None``: no residual knob.
 
     ``groups``, ``group_size`` and ``grouping`` are active only when the
     block is grouped, ``bottleneck`` only for B and BG blocks.
@@ -135,11 +158,11 @@ class ArchitectureSpace:
     residual: object = True
 
     def __post_init__(self):
-        check_knob(self.blocks, "blocks", check=lambda v: isinstance(v, str) and v in KINDS)
+        check_knob(self.blocks, "blocks", allow_none=True, check=lambda v: isinstance(v, str) and v in KINDS)
         check_knob(self.groups, "groups", allow_none=True, check=positive_int)
         check_knob(self.group_size, "group_size", allow_none=True, check=positive_int)
         check_knob(self.bottleneck, "bottleneck", allow_none=True, check=positive_int)
-        check_knob(self.residual, "residual", check=lambda v: isinstance(v, bool))
+        check_knob(self.residual, "residual", allow_none=True, check=lambda v: isinstance(v, bool))
         kinds = self.kinds()
         if set(kinds) & set(GROUPED) and self.groups is None and self.group_size is None:
             raise ValueError(
@@ -150,10 +173,16 @@ class ArchitectureSpace:
             raise ValueError(f"B and BG blocks need `bottleneck`. Received: blocks={self.blocks!r}, bottleneck=None")
 
     def kinds(self):
-        return [self.blocks] if isinstance(self.blocks, str) else list(self.blocks)
+        return [] if self.blocks is None else knob_values(self.blocks)
 
     def sample(self, hp):
-        """``(block notation, residual)`` for ``hp``, e.g. ``("BG(2,4)", True)``."""
+        """``(block notation, residual)`` for ``hp``, e.g. ``("BG(2,4)", True)``;
+        ``None`` for a knob that is off."""
+        block = None if self.blocks is None else self._block(hp)
+        return block, None if self.residual is None else sample(hp, "residual", self.residual)
+
+    def _block(self, hp):
+        """The block notation for ``hp``."""
         kind = sample(hp, "block", self.blocks)
         grouping, bottleneck = {}, None
         if set(self.kinds()) & set(GROUPED):
@@ -162,7 +191,7 @@ class ArchitectureSpace:
         if set(self.kinds()) & set(BOTTLENECKED):
             with hp.conditional_scope("block", list(BOTTLENECKED)):
                 bottleneck = sample(hp, "bottleneck", self.bottleneck)
-        return str(BlockSpec(kind, bottleneck=bottleneck, **grouping)), sample(hp, "residual", self.residual)
+        return str(BlockSpec(kind, bottleneck=bottleneck, **grouping))
 
     def _grouping(self, hp):
         """``{"groups": g}`` or ``{"group_size": G}``; ``{}`` when inactive."""
