@@ -30,11 +30,11 @@ def serialize(value):
 def deserialize_fields(config, fields):
     """A copy of ``config`` with ``fields`` deserialized (lists item by item); files
     saved before nested compile state was dropped load without it too."""
+    def load(item):
+        return keras.saving.deserialize_keras_object(_without_compile_state(item))
+
     config = dict(config)
     for field in fields:
         value = config[field]
-        if isinstance(value, list):
-            config[field] = [keras.saving.deserialize_keras_object(_without_compile_state(item)) for item in value]
-        else:
-            config[field] = keras.saving.deserialize_keras_object(_without_compile_state(value))
+        config[field] = [load(item) for item in value] if isinstance(value, list) else load(value)
     return config

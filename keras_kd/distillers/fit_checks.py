@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_kd.distillers.batch_checks import BatchChecks, batch_has_labels
 from keras_kd.distillers.taps import logits_shape
-from keras_kd.models.deploy import image_shape
+from keras_kd.models.deploy import image_shape, shapes_agree
 
 
 def _shape(value):
@@ -30,10 +30,7 @@ def check_images(shape, expected, values=None):
     """Raises ValueError naming ``x`` for images of the wrong shape or not finite."""
     if shape is None or expected is None:
         return
-    size_ok = len(shape) == len(expected) + 1 and all(
-        e is None or s is None or s == e for s, e in zip(shape[1:], expected)
-    )
-    if not size_ok:
+    if not shape or not shapes_agree(shape[1:], expected):
         raise ValueError(
             f"`x` must be images of shape (batch, {', '.join(map(str, expected))}) for this "
             f"model. Received: x with shape {shape}"

@@ -157,7 +157,7 @@ class ResidualEnsemble(keras.Model):
                 "Use ensemble.with_preprocessing(mean, std) with the statistics of kd.data.statistics(...), "
                 f"or normalize x. Received: x with dtype {x.dtype}"
             )
-        x = x.astype("float32")
+        x = x.astype("float32", copy=False)
         outputs, counts = [], []
         for start in range(0, len(x), batch_size):
             logits, used = self._adaptive_batch(x[start : start + batch_size])

@@ -31,6 +31,11 @@ def image_shape(model):
         return None
 
 
+def shapes_agree(shape, expected):
+    """Whether two shapes have the same rank and agree wherever both sizes are known."""
+    return len(shape) == len(expected) and all(a is None or b is None or a == b for a, b in zip(shape, expected))
+
+
 def takes_raw_images(model):
     """Whether ``model`` begins with ``with_preprocessing``'s ``x / 255``."""
     first = next((layer for layer in getattr(model, "layers", []) if not isinstance(layer, keras.layers.InputLayer)),

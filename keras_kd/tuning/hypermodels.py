@@ -26,7 +26,7 @@ from keras_kd.distillers.mutual import MutualDistiller
 from keras_kd.distillers.taps import TapExtractor, check_built_model, logits_shape
 from keras_kd.losses.terms import KD, AttentionTransfer
 from keras_kd.models.auxiliary import dcm_heads
-from keras_kd.models.deploy import image_shape
+from keras_kd.models.deploy import image_shape, shapes_agree
 from keras_kd.models.registry import get_model
 from keras_kd.optimizers import SGD
 from keras_kd.tuning.space import (
@@ -85,10 +85,6 @@ def builder_arguments(builder, name):
     return taken
 
 
-def _shapes_fit(shape, expected):
-    return len(shape) == len(expected) and all(a is None or b is None or a == b for a, b in zip(shape, expected))
-
-
 class NetworkSource:
     """Where a hypermodel gets a fresh network for each trial.
 
@@ -133,7 +129,7 @@ class NetworkSource:
                 f"or a zoo model). {received}"
             )
         classes = logits_shape(model)[-1]
-        if classes != num_classes or not _shapes_fit(shape, input_shape):
+        if classes != num_classes or not shapes_agree(shape, input_shape):
             raise ValueError(
                 f"`{self.name}` must take inputs of shape {tuple(input_shape)} and predict {num_classes} classes "
                 f"(the teacher's, or HyperMutual's input_shape and num_classes); it takes {shape} and predicts "
