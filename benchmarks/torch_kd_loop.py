@@ -33,7 +33,7 @@ class Block(nn.Module):
 
 
 class WideResNet(nn.Module):
-    """WRN-``depth``-``width`` as DESIGN.md §3 defines it."""
+    """WRN-``depth``-``width`` as ``keras_kd.models.wide_resnet`` builds it."""
 
     def __init__(self, depth, width, num_classes):
         super().__init__()

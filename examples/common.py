@@ -247,7 +247,7 @@ def distillation_terms(method, temperature=4.0, alpha=0.9, beta=1e3, kd_mode="hi
 
     ``"kd"``: Hinton KD (crowley2018 eq. 1; ``kd_mode``: ``keras_kd.losses.KD``'s
     ``mode``); ``"at"``: attention transfer with cross-entropy (eq. 2);
-    ``"kd+at"``: both; ``"hint"``: FitNets feature hints.
+    ``"kd+at"``: both; ``"hint"``: FitNets feature hints (romero2015).
     """
     logit_term = kd.losses.KD(temperature=temperature, alpha=alpha, mode=kd_mode)
     terms = {

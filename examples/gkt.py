@@ -1,8 +1,8 @@
 """tang2024 (GKT): plain training vs stochastic depth vs stimulative training vs GKT.
 
 Trains the same CIFAR ResNet from scratch four ways with the same budget,
-once per seed: plain cross-entropy, stochastic depth (Huang et al. 2016,
-linear decay to p_L = 0.8), stimulative training (Ye et al. 2022, main-net
+once per seed: plain cross-entropy, stochastic depth (Huang et al. 2016, huang2016,
+linear decay to p_L = 0.8), stimulative training (Ye et al. 2022, ye2022, main-net
 KL on a uniformly sampled subnet) and group knowledge training (tang2024,
 Algorithm 1). Writes a table of test accuracy (mean ± std over seeds) and
 wall time per epoch (the first epoch, which compiles, apart), and a plot of

@@ -1,6 +1,6 @@
 """Two peers trained independently vs deep mutual learning vs DCM.
 
-yao2020 (DCM) and Zhang et al. 2018 (DML): two networks trained together
+yao2020 (DCM) and Zhang et al. 2018 (DML, zhang2018): two networks trained together
 from scratch. At small defaults (CPU-sized) this trains each configuration
 for a few epochs on a subset of CIFAR-10 and prints a table of each peer's
 test accuracy (mean over seeds) plus a plot of validation accuracy per

@@ -22,6 +22,7 @@ import dataclasses
 import keras
 
 from keras_kd import optimizers, schedules
+from keras_kd.validation import check_choice
 
 SCHEDULES = ("multistep", "cosine", "exponential")
 
@@ -36,7 +37,7 @@ class Recipe:
     ``pad_mode`` is the crop padding (``"constant"`` zeros or
     ``"reflect"``); every recipe pads 4 pixels, random-crops and flips.
     ``random_scale`` marks tang2024's "random scale transformation (Yang,
-    Zhu, and Chen 2020)", i.e. GradAug's, which feeds sub-networks images
+    Zhu, and Chen 2020)", i.e. GradAug's (yang2020), which feeds sub-networks images
     resized to random lower resolutions; tang2024 gives neither the scales
     nor which passes get them, and ``keras_kd.data`` does not implement it:
     runs of those recipes depart from the paper there.
@@ -58,8 +59,7 @@ class Recipe:
     random_scale: bool = False
 
     def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"`schedule` must be one of {SCHEDULES}. Received: schedule={self.schedule!r}")
+        check_choice(self.schedule, "schedule", SCHEDULES)
 
     @property
     def key(self):

@@ -28,3 +28,16 @@ def check_int(value, name, low=1):
         bound = "" if low is None else f" >= {low}"
         raise ValueError(f"`{name}` must be an int{bound}. Received: {name}={value!r}")
     return int(value)
+
+
+def check_choice(value, name, choices, allow_none=False):
+    """``value``; raises ValueError naming ``name`` unless it is one of ``choices``
+    (a tuple, list or dict's keys; or None when ``allow_none``)."""
+    choices = tuple(choices)
+    if value is None and allow_none:
+        return value
+    # Same type first: an array is never a choice, even one whose `==` is truthy.
+    if not any(isinstance(value, type(choice)) and value == choice for choice in choices):
+        none = " or None" if allow_none else ""
+        raise ValueError(f"`{name}` must be one of {choices}{none}. Received: {name}={value!r}")
+    return value

@@ -306,3 +306,40 @@ def test_gkt_batches_of_images_and_index_train_and_their_images_are_checked():
     message = "`x` must be finite. Received: x with 1 NaN or inf values (in batch 3 of the PyDataset"
     with pytest.raises(ValueError, match=re.escape(message)):
         gkt.fit(ArrayBatches((batched_images(nan=True), np.arange(n)), labels(n)), epochs=1, verbose=0)
+
+
+def indexed_batches(source, index):
+    """((images, index), labels) batches of ``BATCH`` from a PyDataset or a torch DataLoader."""
+    x, y = batched_images(), labels(len(index))
+    if source == "PyDataset":
+        return ArrayBatches((x, index), y)
+    torch = pytest.importorskip("torch", reason="torch is not installed, so DataLoader input cannot occur")
+
+    class Indexed(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(index)
+
+        def __getitem__(self, i):
+            return (x[i], index[i]), y[i]
+
+    def tuples(batch):  # default_collate makes lists, which Keras' TF adapter cannot type
+        return tuple(map(tuples, batch)) if isinstance(batch, list) else batch
+
+    collate = torch.utils.data.default_collate
+    return torch.utils.data.DataLoader(Indexed(), batch_size=BATCH, collate_fn=lambda items: tuples(collate(items)))
+
+
+@pytest.mark.parametrize("fault", ["beyond num_examples", "repeated in a batch"])
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_bad_gkt_index_in_a_batch_fails_fit(source, fault):
+    n = BATCH * BATCHES
+    gkt = kd.GKT(net(14), n, seed=0)
+    gkt.compile(optimizer=keras.optimizers.SGD(0.01))
+    gkt.fit(indexed_batches(source, np.arange(n)), epochs=1, verbose=0)
+    assert int(gkt.optimizer.iterations) == BATCHES
+    index = np.arange(n)
+    index[BAD_EXAMPLE] = n + 8 if fault == "beyond num_examples" else BAD_EXAMPLE - 1
+    message = {"beyond num_examples": f"Every index must be in [0, num_examples={n}). Received: index={n + 8}",
+               "repeated in a batch": f"Every index must be distinct. Received: index={BAD_EXAMPLE - 1} twice"}[fault]
+    with pytest.raises(ValueError, match=re.escape(f"{message} (in batch 3 of the {source}, counting from 0)")):
+        gkt.fit(indexed_batches(source, index), epochs=1, verbose=0)

@@ -73,6 +73,20 @@ def test_public_functional_forms(logits, features):
     np.testing.assert_allclose(float(to_np(losses.attention_transfer_loss(fs, ft))), want, rtol=1e-5)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_kl_from_probabilities_equals_numpy_with_zero_probabilities(logits, temperature):
+    s, t = logits
+    p = softmax(t.astype("float64"))
+    p[:, :3] = 0.0  # classes with no mass contribute 0 log 0 = 0
+    p /= p.sum(-1, keepdims=True)
+    q = softmax(s.astype("float64") / temperature)
+    kept = p > 0
+    want = np.sum(np.where(kept, p * (np.log(np.where(kept, p, 1.0)) - np.log(q)), 0.0), axis=-1)
+    got = to_np(losses.kl_from_probabilities(p.astype("float32"), s, temperature))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    assert np.all(np.isfinite(got))
+
+
 @pytest.mark.parametrize("beta", [1.0, 1e3])
 def test_attention_transfer_term_sums_taps_times_beta(logits, features, beta):
     fs, ft = features

@@ -455,7 +455,7 @@ def test_ordered_rule_probabilities_follow_their_definitions(rule):
 
 
 def linear_survival(parent, fixed, stage_of_block, final_survival, stagewise):
-    """Huang et al.'s p = 1 - (r / R)(1 - p_L) over the parent's kept blocks, in numpy."""
+    """Huang et al.'s (huang2016) p = 1 - (r / R)(1 - p_L) over the parent's kept blocks, in numpy."""
     survival = np.zeros(len(parent))
     groups = stage_of_block if stagewise else np.zeros_like(stage_of_block)
     for group in np.unique(groups):

@@ -113,8 +113,8 @@ def test_gradients_match_between_implementations(rng):
         ({}, "exactly one of `groups` and `group_size`"),
         ({"groups": 0}, "groups=0"),
         ({"groups": 3}, "groups=3, filters=32"),
-        ({"groups": 2, "padding": "full"}, "padding=full"),
-        ({"groups": 2, "implementation": "fast"}, "implementation=fast"),
+        ({"groups": 2, "padding": "full"}, "padding='full'"),
+        ({"groups": 2, "implementation": "fast"}, "implementation='fast'"),
         ({"groups": 2, "strides": 0}, "strides=(0, 0)"),
     ],
 )

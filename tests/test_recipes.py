@@ -11,7 +11,7 @@ import pytest
 
 import keras_kd as kd
 
-# One row per paper and model family, written from the papers (DESIGN.md's papers/):
+# One row per paper and model family, written from the seed papers (``keras_kd.references``):
 # epochs, batch, lr of every epoch that starts at a new rate, momentum, nesterov, weight decay, padding.
 PAPERS = {
     # crowley2018 §4.1 (+ its code's weight decay 5e-4): x0.2 at the start of epochs 60, 120, 160.
@@ -25,7 +25,7 @@ PAPERS = {
                             0.9, False, 4e-4, "reflect"),
     # li2021 §IV-A1: /10 at 150 and 200, 250 epochs, wd 1e-4, batch 128.
     "li2021/resnet": (250, 128, {0: 0.1, 149: 0.1, 150: 0.01, 200: 0.001, 249: 0.001}, 0.9, False, 1e-4, "constant"),
-    # tang2024 A1: WRN 200 epochs, batch 128, lr 0.1 cosine, wd 5e-4 (Zagoruyko & Komodakis: Nesterov 0.9).
+    # tang2024 A1: WRN 200 epochs, batch 128, lr 0.1 cosine, wd 5e-4 (zagoruyko2016: Nesterov 0.9).
     "tang2024/wrn": (200, 128, {0: 0.1, 100: 0.05, 150: 0.1 * (1 + np.cos(np.pi * 0.75)) / 2},
                      0.9, True, 5e-4, "constant"),
     # tang2024 A1: ResNet / MobileNetV3 500 epochs, batch 64, lr 0.05 cosine, wd 3e-4.

@@ -22,7 +22,7 @@ def resnet(depth=20):
 
 
 def huang(skippable, final):
-    """Huang et al. 2016's linear decay p_l = 1 - l / L (1 - p_L); 1 for fixed blocks."""
+    """Huang et al. 2016's (huang2016) linear decay p_l = 1 - l / L (1 - p_L); 1 for fixed blocks."""
     depth = len(skippable)
     return np.array([1 - l / depth * (1 - final) if s else 1.0 for l, s in enumerate(skippable, 1)])
 

@@ -148,6 +148,24 @@ def test_bad_knobs_name_the_argument(teacher, kwargs, message):
         HyperDistiller(teacher, **kwargs)
 
 
+def test_numpy_scalar_knobs_are_sampled_as_python_numbers(teacher):
+    hypermodel = HyperDistiller(
+        teacher, "resnet-8", temperature=np.float32(4.0), alpha=[np.float64(0.5), 1], beta=np.int64(0),
+        learning_rate=Range(np.float32(0.01), np.float32(0.1)), blocks="G", groups=np.int64(2),
+        epochs=[np.int64(1), np.int64(2)], batch_size=Range(np.int64(4), 8),
+    )
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    assert hypermodel.build(hp).student.block == "G(2)"
+    types = {name: type(hp.values[name]) for name in ("temperature", "alpha", "beta", "learning_rate", "groups")}
+    assert types == {"temperature": float, "alpha": float, "beta": int, "learning_rate": float, "groups": int}
+    assert (hp_kind(hp, "epochs"), hp_kind(hp, "batch_size")) == ("Choice", "Int")
+    mutual = HyperMutual(["resnet-8", "resnet-8"], SHAPE, np.int64(10), temperature=np.float32(2.0))
+    assert type(mutual.num_classes) is int and mutual.num_classes == 10
+    with pytest.raises(ValueError, match="`num_classes` must be an int >= 1. Received: num_classes=np.int64\\(0\\)"):
+        HyperMutual(["resnet-8", "resnet-8"], SHAPE, np.int64(0))
+
+
 def test_bad_range_and_peers():
     with pytest.raises(ValueError, match="min=2"):
         Range(2, 1)
@@ -195,7 +213,7 @@ def tiny_classifier(num_classes=10, input_shape=SHAPE):
 
 
 class SubclassedClassifier(keras.Model):
-    """A subclassed network: built by a call, with no known input shape."""
+    """A subclassed network: its input shape is known only once it is built (by a call)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -243,6 +261,14 @@ def test_each_trial_clones_fresh_weights(teacher):
     assert first is not student and second is not first
     kernels = [model.get_weights()[0] for model in (student, first, second)]
     assert not np.array_equal(kernels[0], kernels[1]) and not np.array_equal(kernels[1], kernels[2])
+
+
+def test_a_subclassed_student_built_by_a_call_is_cloned_per_trial(teacher):
+    subclassed = SubclassedClassifier()
+    subclassed(np.zeros((1,) + SHAPE, "float32"))  # its input shape: the one it was built with
+    clone = HyperDistiller(teacher, subclassed).build_student(keras_tuner.HyperParameters())
+    assert clone is not subclassed and isinstance(clone, SubclassedClassifier)
+    assert tuple(clone(np.zeros((2,) + SHAPE, "float32")).shape) == (2, 10)
 
 
 def test_builders_get_only_the_arguments_they_take(teacher):
@@ -397,10 +423,8 @@ def test_students_that_cannot_fit_the_teacher_fail_at_construction(teacher):
         HyperDistiller(teacher, tiny_classifier(input_shape=(16, 16, 3)))
     with pytest.raises(ValueError, match="`student` must be built"):
         HyperDistiller(teacher, keras.Sequential([keras.layers.Dense(10)]))
-    subclassed = SubclassedClassifier()
-    subclassed(np.zeros((1,) + SHAPE, "float32"))
-    with pytest.raises(ValueError, match="`student` needs a known input shape"):
-        HyperDistiller(teacher, subclassed)
+    with pytest.raises(ValueError, match="`student` must be built"):
+        HyperDistiller(teacher, SubclassedClassifier())  # never called: no input shape
     inputs = keras.Input(SHAPE)
     doubled = keras.layers.Lambda(lambda x: 2.0 * x)(inputs)
     with_lambda = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(doubled)))

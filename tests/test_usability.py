@@ -198,7 +198,7 @@ def test_trainers_that_need_labels_say_so(make):
         trainer.fit(x, epochs=1, verbose=0)
 
 
-@pytest.mark.parametrize("where", ["validation_data", "evaluate"])
+@pytest.mark.parametrize("where", ["validation_data", "positional validation_data", "evaluate"])
 def test_validation_and_evaluation_labels_are_checked(where):
     x, y = data()
     wrong = y.copy()
@@ -208,8 +208,19 @@ def test_validation_and_evaluation_labels_are_checked(where):
     with pytest.raises(ValueError, match=re.escape("Received: y with label 7")):
         if where == "evaluate":
             distiller.evaluate(x, wrong, verbose=0)
-        else:
+        elif where == "validation_data":
             distiller.fit(x, y, validation_data=(x, wrong), epochs=1, verbose=0)
+        else:  # fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data)
+            distiller.fit(x, y, None, 1, 0, None, 0.0, (x, wrong))
+    assert int(distiller.optimizer.iterations) == 0
+
+
+def test_fit_arguments_given_twice_are_a_type_error():
+    x, y = data()
+    distiller = kd.Distiller(student=sequential(), teacher=zoo_net(14))
+    distiller.compile(keras.optimizers.SGD(0.01))
+    with pytest.raises(TypeError, match=re.escape("fit() got multiple values for argument 'epochs'")):
+        distiller.fit(x, y, 4, 1, epochs=2)
 
 
 def functional(name, dense_tap=False):
@@ -240,6 +251,32 @@ def test_a_dense_tap_is_named_at_construction():
 def test_teacher_and_student_input_shapes_must_agree():
     with pytest.raises(ValueError, match=re.escape("Received input shapes: student (8, 8, 3), teacher (16, 16, 3)")):
         kd.Distiller(student=zoo_net(), teacher=kd.models.cifar_resnet(14, CLASSES, input_shape=(16, 16, 3)))
+
+
+class Subclassed(keras.Model):
+    """A subclassed network: no ``inputs``, its input shape known only from being built."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv, self.pool = keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()
+        self.head = keras.layers.Dense(CLASSES)
+
+    def call(self, x):
+        return self.head(self.pool(self.conv(x)))
+
+
+def test_subclassed_networks_built_by_a_call_distil_and_their_data_is_checked():
+    x, y = data()
+    teacher, student = Subclassed(), Subclassed()
+    teacher(x[:1]), student(x[:1])
+    before = [keras.ops.convert_to_numpy(net.weights[0]) for net in (teacher, student)]
+    distiller = kd.Distiller(student=student, teacher=teacher)
+    distiller.compile(keras.optimizers.SGD(0.1))
+    assert np.isfinite(distiller.fit(x, y, epochs=1, verbose=0).history["kd_loss"][0])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(teacher.weights[0]), before[0])
+    assert not np.allclose(keras.ops.convert_to_numpy(student.weights[0]), before[1])
+    with pytest.raises(ValueError, match=re.escape("`x` must be images of shape (batch, 8, 8, 3) for this model")):
+        distiller.fit(x[:, :4], y, epochs=1, verbose=0)
 
 
 @pytest.mark.parametrize("teacher_kind", ["zoo", "sequential", "compiled and trained zoo"])

@@ -10,7 +10,7 @@ from keras_kd.models import profile, wide_resnet
 # BN moving statistics included. (depth, width, block) -> (C10, C100).
 # Table 3 prints 234,704 for BG(2,M/16), which disagrees with Table 4's
 # 255,316 by more than the 100-class head (11,610); the consistent CIFAR-10
-# count, used here, is 255,316 - 11,610 = 243,706 (DESIGN.md §3).
+# count, used here, is 255,316 - 11,610 = 243,706.
 MOONSHINE = {
     (40, 2, "S"): (2248954, 2260564),
     (16, 2, "S"): (693498, 705108),

@@ -1,7 +1,8 @@
 """Datasets as tf.data pipelines: tfds names, image folders / tar.gz, idx files, arrays.
 
-The only part of keras_kd that imports TensorFlow (tf.data feeds ``fit`` on
-every backend); it does so lazily, inside the functions.
+It imports TensorFlow (tf.data feeds ``fit`` on every backend) lazily, inside
+the functions; elsewhere on JAX and torch only ``GKT.fit`` does, to check the
+index of a ``tf.data`` dataset (``distillers.tf_data_checks``).
 """
 
 from keras_kd.data.idx import FASHION_MNIST_DIR, load_idx_split, read_idx

@@ -1,13 +1,15 @@
 """Reading MNIST-format idx files (Fashion-MNIST, MNIST), plain or gzipped.
 
 Debian's ``dataset-fashion-mnist`` package installs them under
-``/usr/share/datasets/fashion-mnist/`` (DESIGN.md §5).
+``/usr/share/datasets/fashion-mnist/`` (``FASHION_MNIST_DIR``; MIT licence).
 """
 
 import gzip
 import os
 
 import numpy as np
+
+from keras_kd.validation import check_choice
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -49,8 +51,7 @@ def load_idx_split(directory, split):
 
     Images are uint8 (n, height, width, 1); labels int64 (n,).
     """
-    if split not in _SPLITS:
-        raise ValueError(f"`split` must be 'train' or 'test'. Received: split={split!r}")
+    check_choice(split, "split", _SPLITS)
     prefix = _SPLITS[split]
     images = read_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
     labels = read_idx(_find(directory, f"{prefix}-labels-idx1-ubyte"))

@@ -12,7 +12,7 @@ horizontal flip; seeded per example and re-drawn every epoch.
 import numpy as np
 
 from keras_kd.data.sources import read_source
-from keras_kd.validation import check_int, check_number
+from keras_kd.validation import check_choice, check_int, check_number
 
 SPLITS = ("train", "validation", "test")
 PAD_MODES = ("constant", "reflect")
@@ -29,7 +29,7 @@ def load_arrays(source, split="train", validation_fraction=0.1, seed=0, data_dir
     ``"train"`` and ``"validation"`` come in a seeded random order, so their
     first n examples are a random subset; ``"test"`` keeps the source order.
     """
-    _check(split in SPLITS, f"`split` must be one of {SPLITS}. Received: split={split!r}")
+    check_choice(split, "split", SPLITS)
     validation_fraction = check_number(validation_fraction, "validation_fraction", 0, 1, high_open=True)
     splits = read_source(source, data_dir=data_dir, download=download)
     if split == "test":
@@ -88,12 +88,12 @@ def load(
         shuffle: reshuffle every epoch; default on for ``"train"`` only.
         validation_fraction: share of the training data held out.
         seed: seeds the split, the shuffle and the augmentation.
-        pad, pad_mode: augmentation padding in pixels, ``"constant"`` (zeros,
-            crowley2018) or ``"reflect"`` (jha2020).
+        pad: augmentation padding in pixels.
+        pad_mode: ``"constant"`` (zeros, crowley2018) or ``"reflect"`` (jha2020).
         with_index: yield ``((images, index), labels)`` with each example's
             position in the split (GKT keeps per-example knowledge by it).
-        data_dir, download: tensorflow-datasets location; ``download=True``
-            fetches a missing tfds dataset (needs internet).
+        data_dir: tensorflow-datasets location.
+        download: ``True`` fetches a missing tfds dataset (needs internet).
 
     Returns:
         ``tf.data.Dataset`` of float32 normalized images (n, h, w, c) and
@@ -107,7 +107,7 @@ def load(
     import tensorflow as tf
 
     batch_size = check_int(batch_size, "batch_size")
-    _check(pad_mode in PAD_MODES, f"`pad_mode` must be one of {PAD_MODES}. Received: pad_mode={pad_mode!r}")
+    check_choice(pad_mode, "pad_mode", PAD_MODES)
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
     if split == "train":
         mean, std = channel_statistics(images)

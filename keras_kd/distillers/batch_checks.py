@@ -59,20 +59,23 @@ def is_torch_dataloader(x):
 
 
 class BatchChecks:
-    """Checks batches with ``check(images, labels)`` (which raises ValueError),
+    """Checks batches with ``check(*split(batch))`` (which raises ValueError),
     naming the batch, and keeps the first failure.
 
     Args:
-        check: called with a batch's images and labels as numpy arrays (either may be None).
+        check: called with the parts ``split`` returns; by default a batch's
+            images and labels as numpy arrays (either may be None).
+        split: a batch to the tuple of ``check``'s arguments.
     """
 
-    def __init__(self, check):
+    def __init__(self, check, split=split_batch):
         self.check = check
+        self.split = split
         self.failure = None
 
     def __call__(self, batch, where):
         try:
-            self.check(*split_batch(batch))
+            self.check(*self.split(batch))
         except ValueError as error:
             if self.failure is None:
                 self.failure = ValueError(f"{error} (in {where}, counting from 0)")

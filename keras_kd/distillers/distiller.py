@@ -6,7 +6,7 @@ backend's own ``train_step`` runs it (JAX's stateless one included).
 
 What it guarantees, where ``keras.distillation`` (Keras 3.15) does not:
 
-* the KD term is Hinton's ``T^2 KL`` of softmaxes (Keras' default
+* the KD term is Hinton's (hinton2015) ``T^2 KL`` of softmaxes (Keras' default
   ``LogitsDistillation`` applies KL to raw scaled logits: 237.47 instead of
   13.83 on the fixed 8x100 logits of ``examples/why_defaults.py``);
 * the teacher is frozen (``trainable=False``), always called with
@@ -34,7 +34,7 @@ from keras_kd.validation import check_non_negative
 
 @register
 class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
-    """Distils ``teacher`` into ``student`` (crowley2018, jha2020; Hinton et al.).
+    """Distils ``teacher`` into ``student`` (crowley2018, jha2020; Hinton et al., hinton2015).
 
     The training loss is
     ``student_loss_weight * CE(y, s) + sum of the terms in losses`` plus the

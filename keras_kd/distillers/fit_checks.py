@@ -2,7 +2,7 @@
 
 A wrong image size, label layout or class count otherwise fails deep in a
 backend's traced step (and on JAX a failed trace leaves the variables
-emptied, DESIGN.md §4); NaN images train to NaN weights silently. Every
+emptied); NaN images train to NaN weights silently. Every
 trainer checks ``x`` and ``y`` (and ``fit``'s ``validation_data``) against
 its input network first: in-memory arrays fully (shapes, finite values,
 label range), ``tf.data`` datasets by their ``element_spec`` (values are
@@ -12,6 +12,7 @@ as it is read (``batch_checks``). Python generators are not checked.
 """
 
 import functools
+import inspect
 
 import keras
 import numpy as np
@@ -113,6 +114,18 @@ def split_validation_data(data):
     return data, None
 
 
+def by_keyword(method, args, kwargs):
+    """``kwargs`` with ``method``'s arguments after ``(x, y)`` given positionally in ``args``
+    (``fit(x, y, 32, 2, 0, None, 0.0, (x_val, y_val))`` checks its validation data too)."""
+    names = list(inspect.signature(method).parameters)[3:]
+    if len(args) > len(names):
+        raise TypeError(f"{method.__name__}() takes at most {len(names) + 2} positional arguments after self")
+    taken = [name for name in names[: len(args)] if name in kwargs]
+    if taken:
+        raise TypeError(f"{method.__name__}() got multiple values for argument '{taken[0]}'")
+    return {**dict(zip(names, args)), **kwargs}
+
+
 class FitChecks:
     """Mixin: ``fit`` and ``evaluate`` first check their data (and ``fit`` its
     ``validation_data``) against the network named by the class's
@@ -127,6 +140,7 @@ class FitChecks:
         return network[0] if isinstance(network, list) else network
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        kwargs = by_keyword(keras.Model.fit, args, kwargs)
         network = self._input_network()
         check_fit_data(x, y, network)
         checks = batch_checks(network)
@@ -141,7 +155,7 @@ class FitChecks:
             check_fit_data(*split_validation_data(kwargs["validation_data"]), network)
             kwargs["validation_data"] = checks.wrap(kwargs["validation_data"])
         with checks.first_failure_raised():
-            return super().fit(x, y, *args, **kwargs)
+            return super().fit(x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         network = self._input_network()

@@ -22,18 +22,21 @@ the update is row-exact under ``tf.distribute.MirroredStrategy`` and
 ``keras.distribution.DataParallel``.
 """
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
 
 from keras_kd.api import register
+from keras_kd.distillers.batch_checks import BatchChecks, to_numpy
 from keras_kd.distillers.gkt_sampler import ORDERED_RULES, RULES, SubnetSampler
 from keras_kd.distillers.replica_state import add_to_rows
 from keras_kd.distillers.subnet import SubnetTrainer
 from keras_kd.distillers.tf_data_checks import with_index_checks
-from keras_kd.losses.kd import check_temperature, kd_divergence
+from keras_kd.losses.kd import check_temperature, kl_from_probabilities
 from keras_kd.losses.supervised import weighted_mean
-from keras_kd.validation import check_int, check_number
+from keras_kd.validation import check_choice, check_int, check_number
 
 KNOWLEDGE_DTYPES = ("float32", "float16")
 # Group (0-based) whose knowledge supervises a step of group ``t`` (0-based);
@@ -62,11 +65,37 @@ def check_index_spec(shape, dtype):
         )
 
 
-def check_indexed_inputs(x, num_examples):
+def check_index_values(index, num_examples):
+    """Raises ValueError unless the numpy ``index`` is 1-D, integer, in
+    ``[0, num_examples)`` and distinct."""
+    check_index_spec(index.shape, index.dtype)
+    bad = index[(index < 0) | (index >= num_examples)]
+    if bad.size:
+        raise ValueError(f"Every index must be in [0, num_examples={num_examples}). Received: index={bad[0]}")
+    values, counts = np.unique(index, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"Every index must be distinct. Received: index={values[counts > 1][0]} twice")
+
+
+def batch_index(batch):
+    """``(index,)`` of a ``((images, index), labels[, weights])`` batch, as numpy."""
+    x = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    if not (isinstance(x, (tuple, list)) and len(x) == 2):
+        raise ValueError(NO_INDEX + f"Received a batch of type {type(x).__name__}")
+    return (to_numpy(x[1]),)
+
+
+def index_checks(num_examples):
+    """``BatchChecks`` of the index of ``PyDataset`` / ``DataLoader`` batches."""
+    return BatchChecks(functools.partial(check_index_values, num_examples=num_examples), split=batch_index)
+
+
+def check_indexed_inputs(x, num_examples, checks):
     """``fit``'s ``x``, validated before training: a ``tf.data`` dataset's element
     structure (its index range and distinctness are then asserted as each
-    batch is read, on every backend), or in-memory ``(images, index)``
-    arrays, their index range and distinctness."""
+    batch is read, on every backend), a ``PyDataset`` or torch ``DataLoader``
+    wrapped in ``checks`` (each batch's index checked as it is read), or
+    in-memory ``(images, index)`` arrays, their index range and distinctness."""
     spec = getattr(x, "element_spec", None)
     if spec is not None:
         features = spec[0] if isinstance(spec, tuple) else spec
@@ -77,17 +106,8 @@ def check_indexed_inputs(x, num_examples):
     if isinstance(x, np.ndarray):
         raise ValueError(NO_INDEX + f"Received images only: x with shape {x.shape}")
     if isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[1], np.ndarray):
-        check_index_spec(x[1].shape, x[1].dtype)
-        bad = x[1][(x[1] < 0) | (x[1] >= num_examples)]
-        if bad.size:
-            raise ValueError(
-                f"Every index must be in [0, num_examples={num_examples}). "
-                f"Received: index={bad[0]}"
-            )
-        values, counts = np.unique(x[1], return_counts=True)
-        if (counts > 1).any():
-            raise ValueError(f"Every index must be distinct. Received: index={values[counts > 1][0]} twice")
-    return x
+        check_index_values(x[1], num_examples)
+    return checks.wrap(x)
 
 
 @register
@@ -112,7 +132,7 @@ class GKT(SubnetTrainer):
             every update, the latest output of the group.
         q: base number of the exponential decay rule, Eq. 5 (paper: 0.2).
         temperature: softmax temperature T of the stored knowledge and the
-            KL, which is scaled by T^2 (Hinton). The paper is silent; its
+            KL, which is scaled by T^2 (Hinton, hinton2015). The paper is silent; its
             ``p`` is the plain softmax, so the default is 1.
         rule: the sampling rule ``pi`` of Eq. 1 (``gkt_sampler``), for
             Table 12, Table 11's GKT-UR and Table 6 (with ``block_range``;
@@ -120,7 +140,7 @@ class GKT(SubnetTrainer):
             (default, Eq. 5-7),
             ``"uniform"`` (every ordered subnet of the parent equally
             likely, "GKT-UR" / "UR(1~12)"), ``"linear"`` (Huang et al.'s
-            global block-wise linear decay, each of the parent's blocks
+            global block-wise linear decay, huang2016, each of the parent's blocks
             kept independently with ``1 - (r / R)(1 - final_survival)``, r
             its rank among the parent's R blocks) or ``"linear_stagewise"``
             (the same within each stage: "its stage-wise variant",
@@ -181,7 +201,7 @@ class GKT(SubnetTrainer):
     Compute: on TensorFlow and torch a skipped block is not computed
     (``keras.ops.cond``), so a step costs the sampled subnet. On JAX the
     gate is a mask (a runtime ``cond`` runs convs ~55x slower on XLA CPU,
-    DESIGN.md §4): the full net is computed every step and GKT saves no
+    ``keras_kd.layers.skip``): the full net is computed every step and GKT saves no
     time there; static-subnet compilation is not implemented yet. At the
     paper's q = 0.2 Eq. 7 keeps most blocks: the sampled subnets run 95.8%
     of a ResNet-32's multiply-adds and 94.8% of a WRN-28-10's (89.5% and
@@ -239,20 +259,13 @@ class GKT(SubnetTrainer):
         self.temperature = check_temperature(temperature)
         if not isinstance(include_full, bool):
             raise ValueError(f"`include_full` must be a bool. Received: include_full={include_full!r}")
-        if supervision not in SUPERVISION:
-            raise ValueError(
-                f"`supervision` must be one of {tuple(SUPERVISION)}. Received: supervision={supervision!r}"
-            )
+        check_choice(supervision, "supervision", SUPERVISION)
         if not include_full and rule in RULES and rule not in ORDERED_RULES:
             raise ValueError(
                 f"`include_full=False` needs an ordered rule {tuple(ORDERED_RULES)}. "
                 f"Received: rule={rule!r}"
             )
-        if knowledge_dtype not in KNOWLEDGE_DTYPES:
-            raise ValueError(
-                f"`knowledge_dtype` must be one of {KNOWLEDGE_DTYPES}. "
-                f"Received: knowledge_dtype={knowledge_dtype!r}"
-            )
+        check_choice(knowledge_dtype, "knowledge_dtype", KNOWLEDGE_DTYPES)
         self.include_full, self.knowledge_dtype, self.supervision = include_full, knowledge_dtype, supervision
         self.sampler = SubnetSampler(model, rule, q, final_survival, block_range)
         self.rule, self.q, self.final_survival = rule, self.sampler.q, self.sampler.final_survival
@@ -313,33 +326,35 @@ class GKT(SubnetTrainer):
         return {"logits": logits, "main_logits": ops.stop_gradient(self.model(images, training=True))}
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """``keras.Model.fit``; checks first that batches carry a valid index."""
-        return super().fit(check_indexed_inputs(x, self.num_examples), y, *args, **kwargs)
+        """``keras.Model.fit``; checks that batches carry a valid index."""
+        checks = index_checks(self.num_examples)
+        with checks.first_failure_raised():
+            return super().fit(check_indexed_inputs(x, self.num_examples, checks), y, *args, **kwargs)
 
     def _rows(self, group, index):
         """Rows ``group * N + index`` of the (M * N, ...) tables."""
         return group * self.num_examples + ops.cast(index, "int32")
 
-    def supervising_logits(self, group, index, y_pred):
-        """Teacher logits of the KL for this step's batch and which examples have one.
-
-        From the table: ``T log K_s[I]`` (softmax(T log K / T) = K), ``s``
-        given by ``supervision``; from the main net: its logits."""
+    def supervising_knowledge(self, group, index, y_pred):
+        """Target probabilities of the KL for this step's batch and which examples have one:
+        the rows ``K_s[I]`` of the table, ``s`` given by ``supervision``; from the
+        main net: ``softmax(main logits / T)``."""
         if self.supervision == "main_net":
-            return y_pred["main_logits"], ops.ones_like(index, dtype="bool")
+            main = ops.cast(y_pred["main_logits"], "float32") / self.temperature
+            return ops.softmax(main, axis=-1), ops.ones_like(index, dtype="bool")
         source = self._rows(SUPERVISION[self.supervision](group), index)
-        target = ops.cast(ops.take(self.knowledge.value, source, axis=0), "float32")
+        target = ops.take(self.knowledge.value, source, axis=0)
         have = ops.take(self.exists.value, source, axis=0) > 0.5
-        return self.temperature * ops.log(ops.maximum(target, 1e-30)), have
+        return target, have
 
     def train_loss(self, x, y, y_pred, sample_weight):
         _, index = x
         group = self.group.value
         logits = y_pred["logits"] if isinstance(y_pred, dict) else y_pred
-        teacher, have = self.supervising_logits(group, index, y_pred)
+        target, have = self.supervising_knowledge(group, index, y_pred)
         temperature = self.temperature
-        # T^2 KL(softmax(teacher / T) || softmax(z / T)), 0 without knowledge
-        kl = ops.where(have, kd_divergence(teacher, logits, temperature), 0.0)
+        # T^2 KL(K_s[I] || softmax(z / T)) (Eq. 4), 0 without knowledge
+        kl = ops.where(have, temperature**2 * kl_from_probabilities(target, logits, temperature), 0.0)
         ce = self.supervised(x, y, logits, sample_weight)
         gk = self.beta * weighted_mean(kl, sample_weight)
         self.ce_tracker.update_state(ce)

@@ -5,7 +5,7 @@ applied to the parent as a network of its own, so the child is always a
 subnet of the parent. Two kinds of rules, each a small function in a dict:
 
 Ordered rules (``ORDERED_RULES``) keep the "ordered residual structure"
-(Ye et al. 2022c, kept by tang2024): in every stage d the first ``k_d``
+(Ye et al. 2022c, ye2022, kept by tang2024): in every stage d the first ``k_d``
 blocks run and the rest are the identity, so a subnet is a vector of kept
 counts, one per stage (the main net: the stage sizes). With the parent's
 counts ``l_1..l_D``, stage d draws ``k`` in ``1..l_d`` independently, with
@@ -22,7 +22,7 @@ log-weight
 Block-wise rules (``BLOCKWISE_RULES``) are the "global block-wise linear
 decay (Huang et al. 2016)" and "its stage-wise variant" of Appendix D4 /
 Table 12: a subnet is a 0/1 keep mask over the blocks, and each of the
-parent's blocks survives independently with Huang et al.'s linear decay
+parent's blocks survives independently with Huang et al.'s (huang2016) linear decay
 ``p = 1 - (r / R) (1 - p_L)``, where r is the block's rank among the
 parent's kept blocks and R their number -- over the whole net
 (``"linear"``) or within its stage (``"linear_stagewise"``). p_L is
@@ -55,7 +55,7 @@ import numpy as np
 from keras import ops
 
 from keras_kd.models.staged import StagedNet
-from keras_kd.validation import check_number
+from keras_kd.validation import check_choice, check_number
 
 # Per-stage log-weights of keeping ``counts`` blocks of a parent stage with ``parent``.
 ORDERED_RULES = {
@@ -107,8 +107,7 @@ class SubnetSampler:
                 "Subnet sampling needs a keras_kd.models StagedNet (stages of "
                 f"switchable blocks). Received: model={model!r}"
             )
-        if rule not in RULES:
-            raise ValueError(f"`rule` must be one of {RULES}. Received: rule={rule!r}")
+        check_choice(rule, "rule", RULES)
         self.rule, self.ordered = rule, rule in ORDERED_RULES
         self.q = check_number(q, "q", 0, 1, low_open=True, high_open=True)
         self.final_survival = check_number(final_survival, "final_survival", 0, 1, low_open=True, high_open=True)

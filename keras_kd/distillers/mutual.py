@@ -1,6 +1,6 @@
 """Mutual learning: N peers trained together, each teaching the others.
 
-Deep mutual learning (DML; Zhang et al., CVPR 2018): peer k minimizes
+Deep mutual learning (DML; Zhang et al., CVPR 2018, zhang2018): peer k minimizes
 
     CE(y, p_k) + kl_weight * sum_{j != k} T^2 * KL(p_j || p_k)
 
@@ -42,7 +42,7 @@ from keras_kd.losses.supervised import (
     weighted_mean,
 )
 from keras_kd.models.auxiliary import dcm_heads
-from keras_kd.validation import check_non_negative
+from keras_kd.validation import check_choice, check_non_negative
 
 REDUCTIONS = ("sum", "mean")
 UPDATES = ("sequential", "simultaneous")
@@ -55,7 +55,9 @@ def mutual_losses(peer_logits, y, temperature=1.0, reduction="sum", kl_weight=1.
         peer_logits: one entry per peer: its (batch, classes) logits, or the
             list of logits of all its classifiers (DCM: C1, C2, C3).
         y: integer or one-hot labels.
-        temperature, reduction, kl_weight: see ``MutualDistiller``.
+        temperature: see ``MutualDistiller``.
+        reduction: see ``MutualDistiller``.
+        kl_weight: see ``MutualDistiller``.
 
     Peer k's KL sums, over each of its classifiers, the KL toward every
     classifier of every other peer (``"mean"``: averaged over those).
@@ -79,7 +81,7 @@ def peer_losses(k, peer_logits, y, temperature=1.0, reduction="sum", kl_weight=1
 
 @register
 class MutualDistiller(RoleSummary, FitChecks, keras.Model):
-    """Trains ``peers`` together: DML, or DCM with ``auxiliary=True``.
+    """Trains ``peers`` together: DML (zhang2018), or DCM (yao2020) with ``auxiliary=True``.
 
     Args:
         peers: two or more built Keras models with the same number of classes
@@ -160,11 +162,9 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
         if len(set(classes)) != 1:
             raise ValueError(f"Peers must predict the same classes. Received class counts {classes}")
         temperature = check_temperature(temperature)
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"`reduction` must be one of {REDUCTIONS}. Received: reduction={reduction!r}")
+        check_choice(reduction, "reduction", REDUCTIONS)
         kl_weight = check_non_negative(kl_weight, "kl_weight")
-        if update is not None and update not in UPDATES:
-            raise ValueError(f"`update` must be one of {UPDATES} or None. Received: update={update!r}")
+        check_choice(update, "update", UPDATES, allow_none=True)
         self.peers = peers
         self.temperature, self.kl_weight, self.reduction = temperature, kl_weight, reduction
         self.auxiliary = auxiliary

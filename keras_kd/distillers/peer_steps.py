@@ -1,6 +1,6 @@
 """Per-network optimizer steps inside one ``train_step``, on every backend.
 
-Deep mutual learning's Algorithm 1 updates its peers one after another on
+Deep mutual learning's (zhang2018) Algorithm 1 updates its peers one after another on
 the same batch, so one ``fit`` step holds several gradient computations and
 optimizer applications. Keras' ``train_step`` differs per backend (JAX:
 ``train_step(state, data)``, stateless); this module is the only

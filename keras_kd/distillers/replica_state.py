@@ -9,7 +9,7 @@ table's size (a dense delta of the whole table made a GKT step on torch
   Under ``tf.distribute.MirroredStrategy`` with ``aggregation="sum"`` the
   replicas' slices are summed and every replica applies all of them, so
   each row is updated exactly once (a per-row ``scatter_update`` there loses
-  rows, DESIGN.md §4; Keras' ``assign_add`` sums whole new values and
+  rows, as measured with TF 2.21; Keras' ``assign_add`` sums whole new values and
   doubles the table).
 * JAX: a scatter in the one global program (``keras.distribution.
   DataParallel`` included), in place because Keras donates the train state.

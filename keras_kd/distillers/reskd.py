@@ -16,12 +16,12 @@ are padded up to a multiple of an eighth of the batch (at most eight
 shapes, at most an eighth of a batch wasted); TensorFlow's CPU graph
 (``reduce_retracing``) and torch take any size unpadded.
 
-Energy (eq. 8): ``||softmax(logits)||_2^2`` per example, in (1/C, 1].
+Energy (eq. 8): ``||softmax(logits)||_2^2`` per example, in [1/C, 1] (uniform to one-hot).
 Two readings of Algorithm 2's per-example energy ``E_i``:
 
 * ``"running"`` (default): ``E_i = Energy(S_i)``, the energy of the running
   sum. The threshold (eq. 10, ``TH = Energy(S_n, D_v)``, times 0.9 in the
-  paper's experiments) is an energy of summed logits, so this compares like with like and stays in (1/C, 1].
+  paper's experiments) is an energy of summed logits, so this compares like with like and stays in [1/C, 1].
 * ``"members"``: Algorithm 2 as printed, ``E_i = E_{i-1} + Energy(R_i)``,
   a sum of the members' own energies (not bounded by 1, and a residual's
   softmax is not a class posterior); offered for fidelity to the box.
@@ -45,7 +45,7 @@ from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_diverg
 from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
 from keras_kd.losses.terms import SoftmaxL2
 from keras_kd.models.deploy import takes_raw_images, with_preprocessing
-from keras_kd.validation import check_non_negative
+from keras_kd.validation import check_choice, check_non_negative
 
 ENERGY_MODES = ("running", "members")
 DIVERGENCES = ("l2", "kl")
@@ -122,10 +122,7 @@ class ResidualEnsemble(keras.Model):
             check_logits_model(member, f"members[{index}]")
         if threshold is not None:
             threshold = check_non_negative(threshold, "threshold")
-        if energy_mode not in ENERGY_MODES:
-            raise ValueError(
-                f"`energy_mode` must be one of {ENERGY_MODES}. Received: energy_mode={energy_mode!r}"
-            )
+        check_choice(energy_mode, "energy_mode", ENERGY_MODES)
         self.members = members
         self.threshold = None if threshold is None else float(threshold)
         self.energy_mode = energy_mode
@@ -266,12 +263,8 @@ class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
         if not isinstance(previous, list) or not previous:
             raise ValueError(f"`previous` must list S_0 and any earlier res-students. Received: previous={previous!r}")
         temperature, tau = check_temperature(temperature), check_unit_interval(tau, "tau")
-        if divergence not in DIVERGENCES:
-            raise ValueError(f"`divergence` must be one of {DIVERGENCES}. Received: divergence={divergence!r}")
-        if hard_labels not in HARD_LABEL_TARGETS:
-            raise ValueError(
-                f"`hard_labels` must be one of {HARD_LABEL_TARGETS}. Received: hard_labels={hard_labels!r}"
-            )
+        check_choice(divergence, "divergence", DIVERGENCES)
+        check_choice(hard_labels, "hard_labels", HARD_LABEL_TARGETS)
         self.res_student = res_student
         self.teacher = _frozen(teacher, "teacher")
         self.previous = [_frozen(model, f"previous[{i}]") for i, model in enumerate(previous)]
@@ -415,10 +408,7 @@ def train_reskd(
     fit_kwargs = dict(fit_kwargs or {})
     energy_ratio = check_non_negative(energy_ratio, "energy_ratio")
     threshold_ratio = check_non_negative(threshold_ratio, "threshold_ratio")
-    if settings not in RESKD_STAGE_SETTINGS:
-        raise ValueError(
-            f"`settings` must be one of {tuple(RESKD_STAGE_SETTINGS)}. Received: settings={settings!r}"
-        )
+    check_choice(settings, "settings", RESKD_STAGE_SETTINGS)
     paper = RESKD_STAGE_SETTINGS[settings]
     if student_losses is None:
         student_losses = [SoftmaxL2(temperature=paper["temperature"], tau=paper["student_tau"])]

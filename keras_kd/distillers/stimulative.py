@@ -1,4 +1,4 @@
-"""``StimulativeTraining``: the ST baseline of tang2024 (Ye et al. 2022, Eq. 9).
+"""``StimulativeTraining``: the ST baseline of tang2024 (Ye et al. 2022, ye2022; Eq. 9).
 
 Each step runs the main net and one subnet drawn with the uniform rule
 (ordered residual structure, every count ``1..l_d`` equally likely per
@@ -22,7 +22,7 @@ from keras_kd.validation import check_non_negative
 
 @register
 class StimulativeTraining(SubnetTrainer):
-    """Stimulative training (Ye et al. 2022; tang2024 Eq. 9), the GKT baseline.
+    """Stimulative training (Ye et al. 2022, ye2022; tang2024 Eq. 9), the GKT baseline.
 
     Args:
         model: a built ``keras_kd.models`` network (``StagedNet``), trained

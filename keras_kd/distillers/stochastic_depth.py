@@ -1,4 +1,4 @@
-"""``StochasticDepth``: the stochastic-depth baseline of tang2024 (Huang et al. 2016).
+"""``StochasticDepth``: the stochastic-depth baseline of tang2024 (Huang et al. 2016, huang2016).
 
 Each training step, residual block l of L survives with probability
 
@@ -32,7 +32,7 @@ from keras_kd.validation import check_number
 
 
 def survival_probabilities(model, final_survival):
-    """Huang et al.'s linear-decay p_l per block of ``model``; 1 where a block cannot be skipped.
+    """Huang et al.'s (huang2016) linear-decay p_l per block of ``model``; 1 where a block cannot be skipped.
 
     Args:
         model: a ``StagedNet``; blocks count l = 1..L in call order.
@@ -45,7 +45,7 @@ def survival_probabilities(model, final_survival):
 
 @register
 class StochasticDepth(SubnetTrainer):
-    """Stochastic depth (Huang et al. 2016; tang2024 Eq. 8), a GKT baseline.
+    """Stochastic depth (Huang et al. 2016, huang2016; tang2024 Eq. 8), a GKT baseline.
 
     Args:
         model: a built ``keras_kd.models`` network (``StagedNet``), trained
@@ -59,7 +59,7 @@ class StochasticDepth(SubnetTrainer):
     a dropped block's BatchNorm statistics are untouched; surviving blocks
     are scaled by ``1 / p_l`` in training so evaluation, prediction and
     export use the full net unchanged (module docstring). On JAX the skip is
-    a mask (DESIGN.md §4): every block is computed and no time is saved.
+    a mask (``keras_kd.layers.skip``): every block is computed and no time is saved.
     Batches may carry an index (``((images, index), labels)``); it is
     ignored. Compiled metrics are on the sampled subnet while training.
 

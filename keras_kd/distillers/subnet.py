@@ -1,7 +1,7 @@
 """``SubnetTrainer``: base of the trainers that train sampled subnets of one net.
 
-GKT (tang2024), stochastic depth (Huang et al. 2016) and stimulative
-training (Ye et al. 2022) train a residual network by running, each step,
+GKT (tang2024), stochastic depth (Huang et al. 2016, huang2016) and stimulative
+training (Ye et al. 2022, ye2022) train a residual network by running, each step,
 a subnet of it (some blocks turned into the identity). They share: one
 ``StagedNet`` (``trainer.model`` is the network to save and deploy), a
 seeded ``keras.random.SeedGenerator`` whose state is a variable (saved and

@@ -8,6 +8,7 @@ together. Any other model offers logits only.
 
 import keras
 
+from keras_kd.models.deploy import image_shape
 from keras_kd.models.staged import StagedNet
 
 
@@ -58,7 +59,14 @@ def logits_shape(model):
     """Output shape of a built model's logits, batch dimension included."""
     if isinstance(model, StagedNet):
         return tuple(model.output_shape_)
-    return tuple(model.compute_output_shape((None,) + tuple(model.input_shape[1:])))
+    shape = image_shape(model)
+    if shape is None:
+        raise ValueError(
+            f"The input shape of model '{model.name}' is unknown: build it first, with "
+            "model.build((None, height, width, channels)) or by calling it on a batch. "
+            f"Received: a {type(model).__name__} never built"
+        )
+    return tuple(model.compute_output_spec(keras.KerasTensor((None,) + shape)).shape)
 
 
 class TapExtractor:

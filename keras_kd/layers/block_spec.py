@@ -22,7 +22,7 @@ for "constant g" and "constant G" grouped convs followed by a 1x1.
 import dataclasses
 import re
 
-from keras_kd.validation import check_int
+from keras_kd.validation import check_choice, check_int
 
 KINDS = ("S", "S-2x2", "G", "B", "BG")
 
@@ -61,10 +61,7 @@ class BlockSpec:
     bottleneck: int = None
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(
-                f"`kind` must be one of {KINDS}. Received: kind={self.kind!r}"
-            )
+        check_choice(self.kind, "kind", KINDS)
         grouped = self.kind in ("G", "BG")
         if grouped and (self.groups is None) == (self.group_size is None):
             raise ValueError(

@@ -2,7 +2,7 @@
 
 Keras' ``Conv2D(groups=g)`` computes the same function, but on TensorFlow and
 JAX (XLA CPU) its kernel gradient is 10-100x slower than the plain conv
-(DESIGN.md §4). ``GroupConv2D`` keeps the weight layout of
+(``benchmarks/group_conv.py``). ``GroupConv2D`` keeps the weight layout of
 ``Conv2D(groups=g)`` -- kernel ``(kh, kw, in_channels // groups, filters)``
 -- so a model saved under one backend loads under another, and chooses the
 computation per backend and device:
@@ -29,7 +29,7 @@ from keras import ops
 
 from keras_kd.api import register
 from keras_kd.layers import group_conv_policy, torch_conv
-from keras_kd.validation import check_int
+from keras_kd.validation import check_choice, check_int
 
 IMPLEMENTATIONS = ("auto", "native", "split", "depthwise", "dense")
 PADDINGS = ("same", "valid", "symmetric")
@@ -90,7 +90,9 @@ class GroupConv2D(keras.layers.Layer):
             device, see ``group_conv_policy``) or one of ``"native"``,
             ``"split"``, ``"depthwise"``, ``"dense"``. All give the same
             numbers and the same weights.
-        kernel_initializer, bias_initializer, kernel_regularizer,
+        kernel_initializer: as in ``keras.layers.Conv2D``.
+        bias_initializer: as in ``keras.layers.Conv2D``.
+        kernel_regularizer: as in ``keras.layers.Conv2D``.
         bias_regularizer: as in ``keras.layers.Conv2D``.
 
     Example:
@@ -132,16 +134,8 @@ class GroupConv2D(keras.layers.Layer):
                 "`groups` must divide `filters`. Received: "
                 f"groups={groups}, filters={filters}"
             )
-        padding = str(padding).lower()
-        if padding not in PADDINGS:
-            raise ValueError(
-                f"`padding` must be one of {PADDINGS}. Received: padding={padding}"
-            )
-        if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"`implementation` must be one of {IMPLEMENTATIONS}. "
-                f"Received: implementation={implementation}"
-            )
+        padding = check_choice(padding.lower() if isinstance(padding, str) else padding, "padding", PADDINGS)
+        check_choice(implementation, "implementation", IMPLEMENTATIONS)
         self.filters = filters
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.groups_arg = groups

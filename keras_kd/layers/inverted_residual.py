@@ -1,4 +1,4 @@
-"""MobileNetV2 inverted-residual block with a grouped middle conv (jha2020).
+"""MobileNetV2 inverted-residual block with a grouped middle conv (sandler2018, jha2020).
 
 ``1x1 expand (-> t * in) BN-ReLU6, 3x3 grouped conv BN-ReLU6, 1x1 project
 BN`` plus an identity add where stride is 1 and channels are kept. jha2020

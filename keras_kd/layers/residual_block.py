@@ -20,6 +20,7 @@ from keras_kd.layers import skip
 from keras_kd.layers.batch_norm import BatchNormalization
 from keras_kd.layers.block_spec import parse_block
 from keras_kd.layers.group_conv import GroupConv2D
+from keras_kd.validation import check_choice
 
 BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1, as in the papers' code.
 BN_EPSILON = 1e-5
@@ -30,7 +31,7 @@ def batch_norm(name):
 
 
 def zero_pad_shortcut(x, filters, strides):
-    """He et al.'s option A shortcut: subsample, then zero-pad the channels."""
+    """He et al.'s (he2016) option A shortcut: subsample, then zero-pad the channels."""
     x = x[:, ::strides, ::strides, :]
     extra = filters - x.shape[-1]
     return ops.pad(x, [(0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)])
@@ -103,7 +104,7 @@ class SwitchableResidualBlock(skip.GatedBlock):
         preactivation: pre- (``True``) or post-activation block.
         shortcut: where the shape changes, ``"conv"`` (1x1 strided conv; in
             post-activation blocks followed by BN) or ``"pad"`` (He et al.'s
-            parameter-free option A: subsample and zero-pad channels).
+            parameter-free option A, he2016: subsample and zero-pad channels).
         skip_mode: ``"auto"``, ``"cond"`` or ``"mask"`` (see ``skip``).
 
     Call args:
@@ -135,10 +136,7 @@ class SwitchableResidualBlock(skip.GatedBlock):
         super().__init__(skip_mode=skip_mode, **kwargs)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
-        if shortcut not in SHORTCUTS:
-            raise ValueError(
-                f"`shortcut` must be one of {SHORTCUTS}. Received: shortcut={shortcut!r}"
-            )
+        check_choice(shortcut, "shortcut", SHORTCUTS)
         self.filters = filters
         self.strides = strides
         self.spec = parse_block(block)

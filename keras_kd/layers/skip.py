@@ -4,7 +4,7 @@
 is true and ``x`` where it is false. ``gate`` may be a Python bool (resolved
 while tracing: the untaken path is never built) or a scalar boolean tensor
 (resolved at run time). For tensors the mechanism is per backend, chosen by
-measurement on CPU (DESIGN.md §4; ``benchmarks/skip_block.py``):
+measurement on CPU (``benchmarks/skip_block.py``, results in ``benchmarks/RESULTS.md``):
 
 * ``"cond"`` (TensorFlow, torch): ``keras.ops.cond`` -- the untaken branch
   costs nothing and the taken one runs at full speed;
@@ -22,13 +22,14 @@ scales a surviving block by ``1 / p_l`` (``keras_kd.StochasticDepth``).
 import keras
 from keras import ops
 
+from keras_kd.validation import check_choice
+
 MODES = ("auto", "cond", "mask")
 
 
 def resolve_mode(mode):
     """The mechanism ``"auto"`` stands for on the current backend."""
-    if mode not in MODES:
-        raise ValueError(f"`skip_mode` must be one of {MODES}. Received: skip_mode={mode!r}")
+    check_choice(mode, "skip_mode", MODES)
     if mode != "auto":
         return mode
     return "mask" if keras.backend.backend() == "jax" else "cond"

@@ -8,6 +8,7 @@ from keras_kd.losses.kd import (
     kd_divergence,
     kd_loss,
     kl_divergence,
+    kl_from_probabilities,
     logit_l2,
     moonshine_kd_divergence,
     softmax_l2,

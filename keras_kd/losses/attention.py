@@ -1,8 +1,8 @@
-"""Attention transfer (Zagoruyko & Komodakis 2017; crowley2018 eq. 2).
+"""Attention transfer (Zagoruyko & Komodakis 2017, zagoruyko2017; crowley2018 eq. 2).
 
 For a feature map ``A`` (B, H, W, C): ``a = l2_normalize(flatten(mean_c(A^2)))``
 per example; one tap's term is the mean over B*H*W of ``(a_s - a_t)^2``; the
-loss sums the taps (DESIGN.md §3; the distiller multiplies by beta = 1e3).
+loss sums the taps (``AttentionTransfer`` multiplies the sum by beta = 1e3).
 Eq. 2 of the paper writes an (unsquared) norm of the difference; the
 reference code -- and this library -- use the mean of squares.
 """

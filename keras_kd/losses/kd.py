@@ -1,4 +1,4 @@
-"""Logit distillation divergences (crowley2018 eq. 1, DESIGN.md §3; DML; li2021 eq. 3).
+"""Logit distillation divergences (crowley2018 eq. 1, hinton2015; DML, zhang2018; li2021 eq. 3).
 
 All in float32 (the KL forms in log-space); the teacher (target) side
 carries no gradient.
@@ -12,7 +12,7 @@ carries no gradient.
   over classes: ResKD's ``L_{T-S}`` (li2021 eq. 3, "we use L_2 loss
   function for the L_{T-S} in Eq. (3)", §IV-A).
 * ``logit_l2``: mean squared difference of raw logits (logit regression,
-  Ba & Caruana 2014), not ResKD's L2, which compares softmaxes.
+  Ba & Caruana 2014, ba2014), not ResKD's L2, which compares softmaxes.
 """
 
 import math
@@ -45,6 +45,23 @@ def kl_divergence(target_logits, logits, temperature=1.0):
     log_p = ops.log_softmax(target, axis=-1)
     log_q = ops.log_softmax(ops.cast(logits, "float32") / temperature, axis=-1)
     return ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
+
+
+def kl_from_probabilities(target, logits, temperature=1.0):
+    """Per-example ``KL(target || softmax(logits/T))``, shape (batch,), for a
+    target given as probabilities (e.g. GKT's group knowledge, tang2024 Eq. 4);
+    ``0 log 0 = 0``.
+
+    Args:
+        target: (batch, classes) probabilities; no gradient flows into it.
+        logits: (batch, classes).
+        temperature: T > 0.
+    """
+    check_temperature(temperature)
+    p = ops.stop_gradient(ops.cast(target, "float32"))
+    log_q = ops.log_softmax(ops.cast(logits, "float32") / temperature, axis=-1)
+    log_p = ops.log(ops.where(p > 0, p, 1.0))
+    return ops.sum(ops.where(p > 0, p * (log_p - log_q), 0.0), axis=-1)
 
 
 def kd_divergence(teacher_logits, student_logits, temperature):
@@ -103,7 +120,7 @@ def softmax_l2(target_logits, logits, temperature=1.0):
 def logit_l2(target_logits, logits):
     """Per-example mean over classes of ``(logits - target)^2``; target detached.
 
-    Regression on raw logits (Ba & Caruana 2014, "Do deep nets really need
+    Regression on raw logits (Ba & Caruana 2014, ba2014, "Do deep nets really need
     to be deep?"); ResKD's L2 compares softmaxes instead (``softmax_l2``).
     """
     target = ops.stop_gradient(ops.cast(target_logits, "float32"))

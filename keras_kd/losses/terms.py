@@ -20,7 +20,9 @@ from keras_kd.losses.kd import (
     moonshine_kd_divergence,
     softmax_l2,
 )
-from keras_kd.validation import check_non_negative
+from keras_kd.validation import check_choice, check_non_negative
+
+KD_MODES = ("hinton", "moonshine")
 
 
 class DistillationTerm(keras.layers.Layer):
@@ -47,7 +49,7 @@ class DistillationTerm(keras.layers.Layer):
 
 @register
 class KD(DistillationTerm):
-    """Hinton KD: ``alpha * T^2 * KL(softmax(t/T) || softmax(s/T))`` (crowley2018 eq. 1).
+    """Hinton KD: ``alpha * T^2 * KL(softmax(t/T) || softmax(s/T))`` (crowley2018 eq. 1, hinton2015).
 
     With it the distiller's cross-entropy weight defaults to ``1 - alpha``,
     so the total is Hinton's ``alpha T^2 KL + (1 - alpha) CE``.
@@ -63,8 +65,7 @@ class KD(DistillationTerm):
     def __init__(self, temperature=4.0, alpha=0.9, mode="hinton", **kwargs):
         kwargs.setdefault("name", "kd")
         super().__init__(**kwargs)
-        if mode not in ("hinton", "moonshine"):
-            raise ValueError(f"`mode` must be 'hinton' or 'moonshine'. Received: mode={mode!r}")
+        check_choice(mode, "mode", KD_MODES)
         self.temperature, self.alpha = check_temperature(temperature), check_unit_interval(alpha, "alpha")
         self.mode = mode
 
@@ -142,7 +143,7 @@ class _FeatureTerm(DistillationTerm):
 
 @register
 class AttentionTransfer(_FeatureTerm):
-    """Attention transfer: ``beta * sum over taps`` (crowley2018 eq. 2, DESIGN.md §3).
+    """Attention transfer: ``beta * sum over taps`` (crowley2018 eq. 2, zagoruyko2017; per tap: ``losses.attention``).
 
     For WRNs the taps are the three stage outputs (``stage1..stage3``),
     taken after the last residual add and before the final BN-ReLU, as in
@@ -169,7 +170,7 @@ class AttentionTransfer(_FeatureTerm):
 
 @register
 class FeatureHint(_FeatureTerm):
-    """FitNets-style hints (Romero et al. 2015): ``weight * mean (r(s) - t)^2``.
+    """FitNets-style hints (Romero et al. 2015, romero2015): ``weight * mean (r(s) - t)^2``.
 
     ``r`` is a learned 1x1 conv (no bias) from the student's to the
     teacher's channels where they differ, the identity otherwise; its
@@ -258,7 +259,7 @@ class SoftmaxL2(DistillationTerm):
 class LogitL2(DistillationTerm):
     """``weight * mean over classes (s - t)^2`` on raw logits (no temperature).
 
-    Logit regression (Ba & Caruana 2014, "Do deep nets really need to be
+    Logit regression (Ba & Caruana 2014, ba2014, "Do deep nets really need to be
     deep?"). Not ResKD's L2, which compares softened softmaxes: that is
     ``SoftmaxL2``.
     """
@@ -277,7 +278,7 @@ class LogitL2(DistillationTerm):
 
 @register
 class KL(DistillationTerm):
-    """``weight * KL(softmax(t/T) || softmax(s/T))`` without the T^2 factor (DML)."""
+    """``weight * KL(softmax(t/T) || softmax(s/T))`` without the T^2 factor (DML, zhang2018)."""
 
     def __init__(self, temperature=1.0, weight=1.0, **kwargs):
         kwargs.setdefault("name", "kl")

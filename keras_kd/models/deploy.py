@@ -27,8 +27,10 @@ def image_shape(model):
         return tuple(model.input_shape_arg)
     try:
         return tuple(model.input_shape[1:])
-    except (AttributeError, ValueError):
-        return None
+    except (AttributeError, ValueError):  # a subclassed model: the shape it was built with
+        built = model.get_build_config() if hasattr(model, "get_build_config") else None
+        shape = (built or {}).get("input_shape")
+        return None if shape is None else tuple(shape[1:])
 
 
 def shapes_agree(shape, expected):
@@ -49,8 +51,9 @@ def with_preprocessing(model, mean, std, name=None):
 
     Args:
         model: a built network trained on ``keras_kd.data.load`` batches.
-        mean, std: per-channel statistics in [0, 1] units, as returned by
+        mean: per-channel means in [0, 1] units, as returned by
             ``keras_kd.data.statistics`` (the training split's).
+        std: per-channel standard deviations, likewise.
         name: the new model's name (default ``<model name>_raw``).
     """
     shape = image_shape(model)

@@ -5,7 +5,7 @@ parameter count of Table 9 and eight of the nine FLOP counts of Table 8
 to the printed precision (G2: 67.715 M multiply-adds against a printed
 67.72, 51 short of the rounding edge; R and NR equal, as printed). It is
 the MobileNetV2 of a widely used PyTorch CIFAR-100 code base, with these
-departures from Sandler et al. (2018), all needed for the counts:
+departures from Sandler et al. (2018, sandler2018), all needed for the counts:
 
 * stem: 1x1 conv (3 -> 32) with padding 1, so 32x32 inputs become 34x34;
 * every block, the first (t = 1) included, has its 1x1 expansion conv;
@@ -118,7 +118,9 @@ def mobilenet_v2(
             ``"G1"``..``"G16"`` (constant group size), or ``"G(g)"`` /
             ``"G(N/k)"``; groups are taken over the expanded width.
         residual: ``False`` drops the identity adds (jha2020's NR).
-        input_shape, skip_mode, name: as in ``wide_resnet``.
+        input_shape: as in ``wide_resnet``.
+        skip_mode: as in ``wide_resnet``.
+        name: as in ``wide_resnet``.
 
     Example:
 

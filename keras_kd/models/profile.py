@@ -1,6 +1,6 @@
 """Parameter and multiply-accumulate counts of a built model.
 
-The papers' counting conventions are reproduced (DESIGN.md §3): crowley2018
+The papers' counting conventions are reproduced: crowley2018
 Tables 3-4 count all weights including BatchNorm moving statistics
 (``"params"``); jha2020 Table 9 counts trainable weights
 (``"trainable_params"``) and Table 8 the multiply-accumulates of conv and
@@ -22,6 +22,7 @@ import math
 import keras
 
 from keras_kd.layers.group_conv import GroupConv2D
+from keras_kd.validation import check_choice
 
 
 def _built_input_shape(layer):
@@ -91,8 +92,7 @@ def profile(model, convention="macs"):
     """
     if not model.built:
         raise ValueError(f"profile() needs a built model. Received: model={model.name!r}")
-    if convention not in CONVENTIONS:
-        raise ValueError(f"`convention` must be one of {CONVENTIONS}. Received: convention={convention!r}")
+    check_choice(convention, "convention", CONVENTIONS)
     flops = 0
     for layer in model._flatten_layers(include_self=False, recursive=True):
         macs = layer_macs(layer)

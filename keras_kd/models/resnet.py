@@ -3,11 +3,11 @@
 One class, three builders:
 
 * ``wide_resnet``: pre-activation WRN-d-k as in the attention-transfer /
-  Moonshine code (crowley2018 Table 2, jha2020 §5): 3x3 stem conv 3->16;
+  Moonshine code (zagoruyko2016; crowley2018 Table 2, jha2020 §5): 3x3 stem conv 3->16;
   three stages of n = (d - 4) / 6 blocks at widths 16k, 32k, 64k, stride 2
   at the start of stages 2 and 3; 1x1 shortcut conv where channels change;
   head BN-ReLU, global average pool, dense.
-* ``cifar_resnet``: He et al.'s CIFAR ResNet-(6n+2) (li2021's teachers,
+* ``cifar_resnet``: He et al.'s CIFAR ResNet-(6n+2) (he2016; li2021's teachers,
   students and res-students): 3x3 stem conv-BN-ReLU to 16 channels; three
   stages of n post-activation basic blocks at 16, 32, 64; parameter-free
   "option A" shortcuts (subsample, zero-pad channels); pool, dense.
@@ -190,7 +190,7 @@ def cifar_resnet(
     skip_mode="auto",
     name=None,
 ):
-    """Builds He et al.'s CIFAR ResNet-``depth`` (li2021 Tables II, III, IX).
+    """Builds He et al.'s CIFAR ResNet-``depth`` (he2016; li2021 Tables II, III, IX).
 
     Args:
         depth: 6n+2 (8, 14, 20, 32, 44, 56, 110, ...).
@@ -200,7 +200,9 @@ def cifar_resnet(
         shortcut: ``"pad"`` (option A, parameter-free, as in the papers'
             counts: ResNet-110 has 1.728 M weights) or ``"conv"`` (1x1 conv +
             BN projection, option B).
-        input_shape, skip_mode, name: as in ``wide_resnet``.
+        input_shape: as in ``wide_resnet``.
+        skip_mode: as in ``wide_resnet``.
+        name: as in ``wide_resnet``.
 
     Example:
 

@@ -35,13 +35,14 @@ from keras_kd.tuning.space import (
     Range,
     check_knob,
     knob_values,
+    is_positive_int,
     non_negative_number,
-    positive_int,
     positive_number,
     sample,
     unit_interval,
     unwrap,
 )
+from keras_kd.validation import check_int
 
 TRAINING_KNOBS = ("epochs", "batch_size")
 BUILDER_ARGUMENTS = ("num_classes", "input_shape", "block", "residual")
@@ -96,7 +97,8 @@ class NetworkSource:
             called with the keyword arguments it takes among ``num_classes``,
             ``input_shape``, ``block`` and ``residual``.
         name: the argument's name for errors (``"student"``, ``"peers[1]"``).
-        input_shape, num_classes: what the network must take and predict.
+        input_shape: the image shape the network must take.
+        num_classes: the classes the network must predict.
 
     Raises:
         ValueError: for anything else, a model of other classes or input
@@ -187,17 +189,22 @@ class StudentHyperModel(keras_tuner.HyperModel):
         weight_decay: weight-decay knob (>= 0) of ``"sgd"`` (coupled, added to
             the gradient as in ``torch.optim.SGD``) and ``"adamw"``
             (decoupled, Keras' rule); ``"adam"`` has none (use ``"adamw"``).
-        blocks, groups, group_size, bottleneck, residual: the students'
-            cheap-convolution knobs (``ArchitectureSpace``). The first four
-            apply to networks that take ``block`` (zoo names, builders with a
-            ``block`` argument), ``residual`` to those that take
-            ``residual``; left at their defaults they are not searched
+        blocks: a cheap-convolution knob of the students (``ArchitectureSpace``),
+            as are ``groups``, ``group_size``, ``bottleneck`` and ``residual``.
+            The first four apply to networks that take ``block`` (zoo names,
+            builders with a ``block`` argument), ``residual`` to those that
+            take ``residual``; left at their defaults they are not searched
             otherwise, and set explicitly they raise.
+        groups: see ``blocks``.
+        group_size: see ``blocks``.
+        bottleneck: see ``blocks``.
+        residual: see ``blocks``.
         epochs: optional knob for ``fit``'s epochs (leave ``None`` with
             Hyperband, which schedules epochs itself).
         batch_size: optional knob for ``fit``'s batch size (array inputs; for
             a tf.data pipeline override ``fit``, as ``tuning/search.py`` does).
-        name, tunable: see ``keras_tuner.HyperModel``.
+        name: see ``keras_tuner.HyperModel``.
+        tunable: see ``keras_tuner.HyperModel``.
 
     Knobs are a fixed value, a list of choices or a ``Range``
     (``keras_kd.tuning.space``). A knob set explicitly that no network or
@@ -224,8 +231,7 @@ class StudentHyperModel(keras_tuner.HyperModel):
         tunable=True,
     ):
         super().__init__(name=name, tunable=tunable)
-        if not positive_int(num_classes):
-            raise ValueError(f"`num_classes` must be a positive int. Received: num_classes={num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes")
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3:
             raise ValueError(f"`input_shape` must be (height, width, channels). Received: input_shape={input_shape!r}")
         check_knob(optimizer, "optimizer", check=lambda v: isinstance(v, str) and v in OPTIMIZERS, expected=OPTIMIZERS)
@@ -235,8 +241,8 @@ class StudentHyperModel(keras_tuner.HyperModel):
         self.weight_decay = self._optimizer_knob(
             weight_decay, "weight_decay", WEIGHT_DECAY_OPTIMIZERS, non_negative_number, hint=" ('adam' has none)"
         )
-        check_knob(epochs, "epochs", allow_none=True, check=positive_int)
-        check_knob(batch_size, "batch_size", allow_none=True, check=positive_int)
+        check_knob(epochs, "epochs", allow_none=True, check=is_positive_int)
+        check_knob(batch_size, "batch_size", allow_none=True, check=is_positive_int)
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.networks = [
             NetworkSource(network, argument, self.input_shape, num_classes) for argument, network in networks.items()

@@ -14,6 +14,7 @@ left at its default from the same value passed on purpose.
 
 import dataclasses
 import math
+import numbers
 
 from keras_kd.layers.block_spec import BlockSpec, KINDS
 
@@ -45,7 +46,7 @@ class Range:
     def __post_init__(self):
         for name in ("min", "max"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not _number(value) or not math.isfinite(value):
                 raise ValueError(f"Range `{name}` must be a finite number. Received: {name}={value!r}")
         if self.min >= self.max:
             raise ValueError(f"Range needs min < max. Received: min={self.min!r}, max={self.max!r}")
@@ -53,9 +54,7 @@ class Range:
             raise ValueError(f"A log Range needs min > 0. Received: min={self.min!r}")
 
     def is_int(self):
-        return all(isinstance(v, int) for v in (self.min, self.max)) and (
-            self.step is None or isinstance(self.step, int)
-        )
+        return all(_integer(v) for v in (self.min, self.max)) and (self.step is None or _integer(self.step))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,20 +102,34 @@ def sample(hp, name, knob):
     """Registers ``knob`` as hyperparameter ``name`` in ``hp``; returns its value."""
     if isinstance(knob, Range):
         kind = hp.Int if knob.is_int() else hp.Float
-        return kind(name, knob.min, knob.max, step=knob.step, sampling="log" if knob.log else "linear")
+        low, high, step = (python_scalar(v) for v in (knob.min, knob.max, knob.step))
+        return kind(name, low, high, step=step, sampling="log" if knob.log else "linear")
     if isinstance(knob, (list, tuple)):
+        knob = [python_scalar(v) for v in knob]
         if {type(v) for v in knob} == {int, float}:
             knob = [float(v) for v in knob]  # keras_tuner.Choice needs one type
-        return hp.Choice(name, list(knob)) if len(knob) > 1 else hp.Fixed(name, knob[0])
-    return hp.Fixed(name, knob)
+        return hp.Choice(name, knob) if len(knob) > 1 else hp.Fixed(name, knob[0])
+    return hp.Fixed(name, python_scalar(knob))
 
 
-def positive_int(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def python_scalar(value):
+    """``value`` with a NumPy number as the Python int or float keras_tuner takes."""
+    if _integer(value):
+        return int(value)
+    return float(value) if _number(value) else value
+
+
+def _integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_positive_int(value):
+    """Whether ``value`` is an integer >= 1 (Python or NumPy, not a bool)."""
+    return _integer(value) and value >= 1
 
 
 def positive_number(value):
@@ -159,9 +172,9 @@ class ArchitectureSpace:
 
     def __post_init__(self):
         check_knob(self.blocks, "blocks", allow_none=True, check=lambda v: isinstance(v, str) and v in KINDS)
-        check_knob(self.groups, "groups", allow_none=True, check=positive_int)
-        check_knob(self.group_size, "group_size", allow_none=True, check=positive_int)
-        check_knob(self.bottleneck, "bottleneck", allow_none=True, check=positive_int)
+        check_knob(self.groups, "groups", allow_none=True, check=is_positive_int)
+        check_knob(self.group_size, "group_size", allow_none=True, check=is_positive_int)
+        check_knob(self.bottleneck, "bottleneck", allow_none=True, check=is_positive_int)
         check_knob(self.residual, "residual", allow_none=True, check=lambda v: isinstance(v, bool))
         kinds = self.kinds()
         if set(kinds) & set(GROUPED) and self.groups is None and self.group_size is None:

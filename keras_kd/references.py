@@ -1,0 +1,96 @@
+"""Every paper keras_kd cites, under the key its docstrings use (``crowley2018``, ``hinton2015``, ...).
+
+``cite(key)`` formats one as ``"Authors (year). Title. Venue. arXiv:id"``; the README's References
+section lists them all in that form.
+
+Example:
+
+>>> cite("zhang2018")
+'Ying Zhang, Tao Xiang, Timothy M. Hospedales, Huchuan Lu (2018). Deep Mutual Learning. CVPR 2018. arXiv:1706.00384'
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """One cited paper.
+
+    Args:
+        key: the docstring key, first author's surname and year (``"hinton2015"``).
+        authors: the authors' names, in the paper's order.
+        title: the paper's title.
+        venue: where it appeared (``"arXiv preprint"`` if only there).
+        year: the year of the key (the arXiv year for a preprint).
+        arxiv: the arXiv identifier (``"1503.02531"``).
+    """
+
+    key: str
+    authors: tuple
+    title: str
+    venue: str
+    year: int
+    arxiv: str
+
+    def citation(self):
+        """``"Authors (year). Title. Venue. arXiv:id"`` (no period after a title ending in ``?``)."""
+        title = self.title if self.title.endswith("?") else f"{self.title}."
+        return f"{', '.join(self.authors)} ({self.year}). {title} {self.venue}. arXiv:{self.arxiv}"
+
+
+_ENTRIES = [
+    # The five seed papers the library implements.
+    Reference("crowley2018", ("Elliot J. Crowley", "Gavin Gray", "Amos Storkey"),
+              "Moonshine: Distilling with Cheap Convolutions", "NeurIPS 2018", 2018, "1711.02613"),
+    Reference("jha2020", ("Nandan Kumar Jha", "Rajat Saini", "Sparsh Mittal"),
+              "On the Demystification of Knowledge Distillation: A Residual Network Perspective",
+              "arXiv preprint", 2020, "2006.16589"),
+    Reference("li2021", ("Xuewei Li", "Songyuan Li", "Bourahla Omar", "Fei Wu", "Xi Li"),
+              "ResKD: Residual-Guided Knowledge Distillation", "IEEE Transactions on Image Processing", 2021,
+              "2006.04719"),
+    Reference("tang2024", ("Shengji Tang", "Peng Ye", "Baopu Li", "Weihao Lin", "Tao Chen", "Tong He", "Chong Yu",
+                           "Wanli Ouyang"),
+              "Boosting Residual Networks with Group Knowledge", "AAAI 2024", 2024, "2308.13772"),
+    Reference("yao2020", ("Anbang Yao", "Dawei Sun"), "Knowledge Transfer via Dense Cross-Layer Mutual-Distillation",
+              "ECCV 2020", 2020, "2008.07816"),
+    # Papers the docstrings cite beside them.
+    Reference("ba2014", ("Lei Jimmy Ba", "Rich Caruana"), "Do Deep Nets Really Need to be Deep?", "NIPS 2014", 2014,
+              "1312.6184"),
+    Reference("he2016", ("Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"),
+              "Deep Residual Learning for Image Recognition", "CVPR 2016", 2016, "1512.03385"),
+    Reference("hinton2015", ("Geoffrey Hinton", "Oriol Vinyals", "Jeff Dean"),
+              "Distilling the Knowledge in a Neural Network",
+              "NIPS 2014 Deep Learning and Representation Learning Workshop", 2015, "1503.02531"),
+    Reference("huang2016", ("Gao Huang", "Yu Sun", "Zhuang Liu", "Daniel Sedra", "Kilian Q. Weinberger"),
+              "Deep Networks with Stochastic Depth", "ECCV 2016", 2016, "1603.09382"),
+    Reference("romero2015", ("Adriana Romero", "Nicolas Ballas", "Samira Ebrahimi Kahou", "Antoine Chassang",
+                             "Carlo Gatta", "Yoshua Bengio"),
+              "FitNets: Hints for Thin Deep Nets", "ICLR 2015", 2015, "1412.6550"),
+    Reference("sandler2018", ("Mark Sandler", "Andrew Howard", "Menglong Zhu", "Andrey Zhmoginov", "Liang-Chieh Chen"),
+              "MobileNetV2: Inverted Residuals and Linear Bottlenecks", "CVPR 2018", 2018, "1801.04381"),
+    Reference("yang2020", ("Taojiannan Yang", "Sijie Zhu", "Chen Chen"),
+              "GradAug: A New Regularization Method for Deep Neural Networks", "NeurIPS 2020", 2020, "2006.07989"),
+    Reference("ye2022", ("Peng Ye", "Shengji Tang", "Baopu Li", "Tao Chen", "Wanli Ouyang"),
+              "Stimulative Training of Residual Networks: A Social Psychology Perspective of Loafing", "NeurIPS 2022",
+              2022, "2210.04153"),
+    Reference("zagoruyko2016", ("Sergey Zagoruyko", "Nikos Komodakis"), "Wide Residual Networks", "BMVC 2016", 2016,
+              "1605.07146"),
+    Reference("zagoruyko2017", ("Sergey Zagoruyko", "Nikos Komodakis"),
+              "Paying More Attention to Attention: Improving the Performance of Convolutional Neural Networks via "
+              "Attention Transfer", "ICLR 2017", 2017, "1612.03928"),
+    Reference("zhang2018", ("Ying Zhang", "Tao Xiang", "Timothy M. Hospedales", "Huchuan Lu"), "Deep Mutual Learning",
+              "CVPR 2018", 2018, "1706.00384"),
+]
+REFERENCES = {reference.key: reference for reference in _ENTRIES}
+
+
+def cite(key):
+    """The citation of ``key``: ``"Authors (year). Title. Venue. arXiv:id"``.
+
+    Raises:
+        ValueError: naming ``key`` and listing the known keys when it is not one.
+    """
+    reference = REFERENCES.get(key) if isinstance(key, str) else None
+    if reference is None:
+        raise ValueError(f"Unknown reference key. Received: key={key!r}. Known keys: {sorted(REFERENCES)}")
+    return reference.citation()
