@@ -147,7 +147,7 @@ def classifier_step_fn(model, x, y, jit_compile="auto"):
 
     import keras_kd as kd
 
-    loss = None if isinstance(model, kd.Distiller) else keras.losses.SparseCategoricalCrossentropy(
+    loss = None if isinstance(model, kd.distillers.Trainer) else keras.losses.SparseCategoricalCrossentropy(
         from_logits=True)
     model.compile(sgd(), loss=loss, jit_compile=jit_compile)
     return lambda: model.train_on_batch(x, y)

@@ -41,7 +41,7 @@ def measure_backend(batch, size, channels, repeats):
     import keras
     import numpy as np
 
-    from keras_kd.layers import group_conv_policy
+    from keras_kd.backend import group_conv_policy
 
     rng = np.random.default_rng(0)
     shape = (batch, size, size, channels)

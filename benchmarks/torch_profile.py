@@ -6,7 +6,7 @@ WRN-40-2 -> WRN-16-2 on the torch backend, and the hand-written loop of
 ``benchmarks.torch_kd_loop`` -- and groups the ops: convolutions (forward
 and backward), batch norm, layout copies (``copy_`` / ``contiguous`` /
 ``clone``: Keras' own conv on torch copies its channels-last input twice,
-which ``GroupConv2D`` avoids -- ``keras_kd.layers.torch_conv`` -- so what
+which ``GroupConv2D`` avoids -- ``keras_kd.backend.torch_conv`` -- so what
 remains comes from the Keras ``Conv2D`` stem and shortcut convs), and the
 rest (Keras' batch norm on torch is composed of elementwise ops: mul, sum,
 sub, rsqrt, where torch's loop runs one fused ``native_batch_norm``). Also profiles plain train steps of WRN-40-2 with each of ``blocks``

@@ -161,14 +161,11 @@ def optimizer(steps_per_epoch, epochs=None):
     return training_recipe(epochs).optimizer(steps_per_epoch)
 
 
-# Trainers that compute their own loss: compiled with ``loss=None``.
-TRAINERS = (kd.Distiller, kd.distillers.SubnetTrainer)
-
-
 def train(model, train_data, epochs=None, validation_data=None, callbacks=None):
-    """Compiles and fits a network (cross-entropy) or a trainer (``TRAINERS``: its own loss)."""
+    """Compiles and fits a network (cross-entropy) or a trainer (``kd.distillers.Trainer``: its own loss)."""
     epochs = epochs or FLAGS.epochs
-    loss = None if isinstance(model, TRAINERS) else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss = None if isinstance(model, kd.distillers.Trainer) else keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True)
     model.compile(optimizer=optimizer(int(train_data.cardinality()), epochs), loss=loss, metrics=["accuracy"])
     return model.fit(train_data, epochs=epochs, validation_data=validation_data, callbacks=callbacks, verbose=2)
 

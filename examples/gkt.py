@@ -20,8 +20,10 @@ Training follows tang2024's recipe for the model's family
 printed: for CIFAR ResNets (from Ye et al. 2022) all images, 500 epochs,
 batch 64, lr 0.05 with per-epoch cosine decay, coupled weight decay 3e-4;
 for WRNs 200 epochs, batch 128, lr 0.1 cosine, weight decay 5e-4, Nesterov.
-GKT beta = 2, alpha = 0.5, M = 3, q = 0.2 (the flag defaults). The paper's
-"random scale transformation" augmentation is not in ``keras_kd.data`` yet.
+GKT beta = 2, alpha = 0.5, M = 3, q = 0.2 (the flag defaults). Both recipes
+have the paper's "random scale transformation" (GradAug's, yang2020): every
+method's training batches are resized to 32, 28 or 24 pixels
+(``keras_kd.data.load(..., random_scale=...)``).
 """
 
 import time

@@ -22,6 +22,7 @@ import dataclasses
 import keras
 
 from keras_kd import optimizers, schedules
+from keras_kd.data.pipeline import GRADAUG_CIFAR_SCALES
 from keras_kd.validation import check_choice
 
 SCHEDULES = ("multistep", "cosine", "exponential")
@@ -36,11 +37,13 @@ class Recipe:
     (times ``factor`` after every epoch), all stepping once per epoch.
     ``pad_mode`` is the crop padding (``"constant"`` zeros or
     ``"reflect"``); every recipe pads 4 pixels, random-crops and flips.
-    ``random_scale`` marks tang2024's "random scale transformation (Yang,
-    Zhu, and Chen 2020)", i.e. GradAug's (yang2020), which feeds sub-networks images
-    resized to random lower resolutions; tang2024 gives neither the scales
-    nor which passes get them, and ``keras_kd.data`` does not implement it:
-    runs of those recipes depart from the paper there.
+    ``random_scale`` holds tang2024's "random scale transformation (Yang,
+    Zhu, and Chen 2020)": GradAug's (yang2020) sizes as fractions of the
+    image, ``keras_kd.data.load(..., random_scale=...)``; ``()`` for none.
+    tang2024 gives neither the scales nor which passes get them: the
+    scales are GradAug's CIFAR ones (its code's "resos: [32, 28, 24]"), and
+    every training batch is scaled, since GKT trains one network per step,
+    where GradAug feeds its full network the original images.
     """
 
     paper: str
@@ -56,7 +59,7 @@ class Recipe:
     momentum: float = 0.9
     nesterov: bool = False
     pad_mode: str = "constant"
-    random_scale: bool = False
+    random_scale: tuple = ()
 
     def __post_init__(self):
         check_choice(self.schedule, "schedule", SCHEDULES)
@@ -86,7 +89,7 @@ class Recipe:
 
     def data_kwargs(self):
         """``keras_kd.data.load`` arguments of this recipe's augmentation."""
-        return {"pad": 4, "pad_mode": self.pad_mode}
+        return {"pad": 4, "pad_mode": self.pad_mode, "random_scale": self.random_scale or None}
 
     def scaled(self, epochs):
         """This recipe over ``epochs`` epochs: milestones at the same fractions of
@@ -160,8 +163,9 @@ _ENTRIES = [
     Recipe("jha2020", "resnet18", 120, 128, 0.1, "multistep", 4e-4, JHA2020, (30, 60, 90), 0.1, pad_mode="reflect"),
     Recipe("jha2020", "mobilenetv2", 300, 128, 0.1, "exponential", 4e-4, JHA2020, factor=0.98, pad_mode="reflect"),
     Recipe("li2021", "resnet", 250, 128, 0.1, "multistep", 1e-4, LI2021, (150, 200), 0.1),
-    Recipe("tang2024", "wrn", 200, 128, 0.1, "cosine", 5e-4, TANG2024_WRN, nesterov=True, random_scale=True),
-    Recipe("tang2024", "resnet", 500, 64, 0.05, "cosine", 3e-4, TANG2024_RESNET, random_scale=True),
+    Recipe("tang2024", "wrn", 200, 128, 0.1, "cosine", 5e-4, TANG2024_WRN, nesterov=True,
+           random_scale=GRADAUG_CIFAR_SCALES),
+    Recipe("tang2024", "resnet", 500, 64, 0.05, "cosine", 3e-4, TANG2024_RESNET, random_scale=GRADAUG_CIFAR_SCALES),
     Recipe("yao2020", "resnet", 200, 64, 0.1, "multistep", 1e-4, YAO2020_RESNET, (60, 120, 180), 0.1),
     Recipe("yao2020", "mobilenetv2", 200, 64, 0.1, "multistep", 1e-4, YAO2020_RESNET, (60, 120, 180), 0.1),
     Recipe("yao2020", "wrn", 200, 128, 0.1, "multistep", 5e-4, YAO2020_WRN, (60, 120, 160), 0.2),

@@ -80,6 +80,8 @@ _ENTRIES = [
               "Attention Transfer", "ICLR 2017", 2017, "1612.03928"),
     Reference("zhang2018", ("Ying Zhang", "Tao Xiang", "Timothy M. Hospedales", "Huchuan Lu"), "Deep Mutual Learning",
               "CVPR 2018", 2018, "1706.00384"),
+    Reference("zhao2022", ("Borui Zhao", "Quan Cui", "Renjie Song", "Yiyu Qiu", "Jiajun Liang"),
+              "Decoupled Knowledge Distillation", "CVPR 2022", 2022, "2203.08679"),
 ]
 REFERENCES = {reference.key: reference for reference in _ENTRIES}
 

@@ -1,4 +1,16 @@
-"""Shared test setup: one backend per run (KERAS_BACKEND), slow tests opt-in."""
+"""Shared test setup: one backend per run (KERAS_BACKEND), slow tests opt-in, heavy tests once.
+
+Markers (registered in pyproject.toml):
+
+* ``slow``: skipped unless ``pytest --run-slow``.
+* ``heavy``: a test that takes more than ~3 s and whose result cannot depend on the backend (counts of
+  full-size networks, the CIFAR-10 archive, the docs build, scripts run as subprocesses): it runs on the
+  TensorFlow run only and is skipped on the others, so a three-backend run does it once. Never mark a test
+  whose numbers could differ by backend (training, numerics, saving and loading).
+
+Plain helpers shared by several test files (numpy references, tiny networks, files on disk) are in
+tests/helpers.py; test files never import one another.
+"""
 
 import os
 
@@ -13,13 +25,19 @@ def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run @slow tests")
 
 
+HEAVY_BACKEND = "tensorflow"  # the one backend that runs @heavy tests
+
+
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-slow"):
-        return
+    run_slow = config.getoption("--run-slow")
     skip_slow = pytest.mark.skip(reason="slow test: pass --run-slow to run it")
+    run_heavy = keras.backend.backend() == HEAVY_BACKEND
+    skip_heavy = pytest.mark.skip(reason="heavy and backend-independent: run once, on TensorFlow")
     for item in items:
-        if "slow" in item.keywords:
+        if not run_slow and "slow" in item.keywords:
             item.add_marker(skip_slow)
+        if not run_heavy and item.get_closest_marker("heavy") is not None:
+            item.add_marker(skip_heavy)
 
 
 def pytest_report_header(config):

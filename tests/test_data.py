@@ -8,34 +8,9 @@ import numpy as np
 import pytest
 
 from keras_kd import data
+from tests.helpers import fake_images, write_folder, write_idx
 
 SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpg.tar.gz")
-
-
-def png_bytes(image):
-    import tensorflow as tf
-
-    return tf.io.encode_png(image).numpy()
-
-
-def fake_images(rng, n, size=8):
-    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-
-
-def write_folder(root, rng, classes=("cat", "airplane", "dog"), per_class=4):
-    """A train/test image-folder tree of PNGs; returns the images per split."""
-    written = {}
-    for split in ("train", "test"):
-        images, labels = [], []
-        for label, name in enumerate(sorted(classes)):
-            os.makedirs(root / split / name, exist_ok=True)
-            for i in range(per_class):
-                image = fake_images(rng, 1)[0]
-                (root / split / name / f"{i:04d}.png").write_bytes(png_bytes(image))
-                images.append(image)
-                labels.append(label)
-        written[split] = (np.stack(images), np.array(labels))
-    return written
 
 
 def test_image_folder_and_its_tar_gz_read_the_same(tmp_path, rng):
@@ -64,8 +39,6 @@ def test_numpy_source_split_is_a_seeded_partition(rng):
 
 
 def test_idx_directory_source(tmp_path, rng):
-    from tests.test_idx import write_idx
-
     for prefix, n in (("train", 6), ("t10k", 3)):
         write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 5, 5)), True)
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n), True)
@@ -114,6 +87,50 @@ def test_with_index_yields_each_example_position(rng):
         np.testing.assert_array_equal(y, labels[index])
 
 
+def resize_aligned_corners(images, height, width):
+    """numpy bilinear resize with aligned corners (GradAug's F.interpolate(..., align_corners=True))."""
+    def positions(size_in, size_out):
+        step = (size_in - 1) / (size_out - 1) if size_out > 1 else 0.0
+        where = np.arange(size_out) * step
+        low = np.minimum(np.floor(where).astype(int), size_in - 1)
+        high = np.minimum(low + 1, size_in - 1)
+        return low, high, where - low
+
+    top, bottom, dy = positions(images.shape[1], height)
+    left, right, dx = positions(images.shape[2], width)
+    rows = images[:, top] * (1 - dy)[None, :, None, None] + images[:, bottom] * dy[None, :, None, None]
+    return rows[:, :, left] * (1 - dx)[None, None, :, None] + rows[:, :, right] * dx[None, None, :, None]
+
+
+def test_random_scale_resizes_each_batch_to_a_drawn_size_as_gradaug(rng):
+    images, labels = fake_images(rng, 24, size=16), np.arange(24) % 3
+    kwargs = dict(batch_size=4, validation_fraction=0, seed=3, with_index=True)
+    plain = data.load((images, labels), "train", **kwargs)
+    scaled = data.load((images, labels), "train", random_scale=(1.0, 0.75, 0.5), **kwargs)
+    assert scaled.element_spec[0][0].shape.as_list() == [None, None, None, 3]
+    epochs = [list(scaled.as_numpy_iterator()) for _ in range(3)]
+    for epoch in epochs:  # same order, crops and flips as without scaling, then resized
+        plain_epoch = list(plain.as_numpy_iterator())
+        for ((x, index), y), ((x0, index0), y0) in zip(epoch, plain_epoch):
+            np.testing.assert_array_equal(index, index0)
+            np.testing.assert_array_equal(y, y0)
+            assert x.shape[1] == x.shape[2] and x.shape[1] in (16, 12, 8)
+            np.testing.assert_allclose(x, resize_aligned_corners(x0, *x.shape[1:3]), rtol=1e-4, atol=1e-4)
+    sizes = [[b[0][0].shape[1] for b in epoch] for epoch in epochs]
+    assert {s for epoch in sizes for s in epoch} == {16, 12, 8}
+    assert sizes[0] != sizes[1] or sizes[1] != sizes[2]  # re-drawn every epoch
+    again = data.load((images, labels), "train", random_scale=(1.0, 0.75, 0.5), **kwargs)
+    assert [b[0][0].shape[1] for b in again.as_numpy_iterator()] == sizes[0]  # seeded
+    test = data.load({"train": (images, labels), "test": (images, labels)}, "test", random_scale=(0.5,))
+    assert next(test.as_numpy_iterator())[0].shape[1] == 16  # only with the augmentation
+
+
+@pytest.mark.parametrize("scales", [(), (0.0,), (1.0, -0.5), 0.75, "0.75", (True,)])
+def test_bad_random_scale_names_the_value(rng, scales):
+    with pytest.raises(ValueError, match="random_scale"):
+        data.load((fake_images(rng, 4), np.zeros(4, np.int64)), "train", random_scale=scales)
+
+
 def test_tfds_dataset_written_locally_in_tfds_format(tmp_path):
     import tensorflow_datasets as tfds
 
@@ -146,6 +163,7 @@ def test_bad_sources_name_the_value(tmp_path, source, kwargs, error, message):
         data.load_arrays(source, data_dir=str(tmp_path), **kwargs)
 
 
+@pytest.mark.heavy
 @pytest.mark.skipif(not os.path.exists(SHARED_CIFAR), reason="CIFAR-10 JPEG archive (../shared/data) absent")
 def test_shared_cifar10_jpegs_load_with_the_usual_labels():
     images, labels = data.load_arrays(SHARED_CIFAR, "test")

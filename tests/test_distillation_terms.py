@@ -6,27 +6,9 @@ import pytest
 from keras import ops
 
 from keras_kd import losses
+from tests.helpers import np_attention, np_kl, softmax, to_np
 
 SHAPES = ((10, 10, 3), None)
-
-
-def to_np(x):
-    return ops.convert_to_numpy(x)
-
-
-def softmax(z):
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def np_kl(target, logits, temperature):
-    p, q = softmax(target.astype("float64") / temperature), softmax(logits.astype("float64") / temperature)
-    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
-
-
-def np_attention(feature):
-    a = np.mean(feature.astype("float64") ** 2, axis=-1).reshape(len(feature), -1)
-    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
 @pytest.fixture

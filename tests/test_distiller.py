@@ -1,36 +1,10 @@
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 import keras_kd as kd
-from tests.test_distillation_terms import np_attention, np_kl, softmax
+from tests.helpers import CLASSES, dense_net, image_batch, logits_of, np_attention, np_ce, np_kl, tiny_wrn, to_np
 from tests.two_devices import needs_two_devices, run_two_device_script
-
-CLASSES = 5
-
-
-def to_np(x):
-    return ops.convert_to_numpy(x)
-
-
-def dense_net(rng, features=6, name=None):
-    """A functional logits model whose output numpy can recompute."""
-    inputs = keras.Input((features,))
-    layer = keras.layers.Dense(CLASSES, name="out")
-    model = keras.Model(inputs, layer(inputs), name=name)
-    layer.set_weights([rng.standard_normal((features, CLASSES)).astype("float32"),
-                       rng.standard_normal(CLASSES).astype("float32")])
-    return model
-
-
-def logits_of(model, x):
-    w, b = model.get_layer("out").get_weights()
-    return x @ w + b
-
-
-def np_ce(y, logits):
-    return -np.log(softmax(logits.astype("float64"))[np.arange(len(y)), y])
 
 
 @pytest.mark.parametrize("temperature, alpha", [(1.0, 0.5), (4.0, 0.9), (8.0, 0.1)])
@@ -79,21 +53,12 @@ def test_default_is_hinton_kd_t4_alpha_09(rng):
     assert distiller.student_loss_weight == pytest.approx(0.1)
 
 
-def tiny_wrn(depth, width, seed):
-    keras.utils.set_random_seed(seed)
-    return kd.models.wide_resnet(depth, width, CLASSES, input_shape=(8, 8, 3))
-
-
-def images(rng, n=16):
-    return rng.standard_normal((n, 8, 8, 3)).astype("float32"), rng.integers(0, CLASSES, n)
-
-
 def test_total_loss_with_attention_transfer_equals_numpy(rng):
     student, teacher = tiny_wrn(16, 1, 1), tiny_wrn(16, 2, 2)
     distiller = kd.Distiller(student=student, teacher=teacher, losses=[
         kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(beta=1e3)])
     distiller.compile(optimizer="sgd")
-    x, y = images(rng, 4)
+    x, y = image_batch(rng, 4)
     s_logits, s_taps = (to_np(v) if not isinstance(v, dict) else {k: to_np(f) for k, f in v.items()}
                         for v in student.call_with_features(x, training=False))
     t_logits, t_taps = (to_np(v) if not isinstance(v, dict) else {k: to_np(f) for k, f in v.items()}
@@ -115,7 +80,7 @@ def test_fit_freezes_teacher_and_evaluate_keeps_student_statistics(rng):
         kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)])
     distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     assert not {id(v) for v in teacher.weights} & {id(v) for v in distiller.trainable_variables}
-    x, y = images(rng)
+    x, y = image_batch(rng)
     teacher_before, student_before = snapshot(teacher), snapshot(student)
     history = distiller.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), verbose=0)
     for before, after in zip(teacher_before, snapshot(teacher)):
@@ -147,7 +112,7 @@ def test_teacher_then_student_run_once_per_training_step(rng):
     teacher.call_with_features = recording("teacher", teacher.call_with_features)
     distiller = kd.Distiller(student=student, teacher=teacher, losses=[kd.losses.AttentionTransfer()])
     distiller.compile(optimizer="sgd", run_eagerly=True)
-    x, y = images(rng, 8)
+    x, y = image_batch(rng, 8)
     distiller.train_on_batch(x, y)  # first call also builds (a symbolic pass)
     calls.clear()
     distiller.train_on_batch(x, y)
@@ -180,7 +145,7 @@ def test_keras_round_trip_with_safe_mode(rng, tmp_path):
     distiller = kd.Distiller(student=tiny_wrn(10, 1, 1), teacher=tiny_wrn(10, 2, 2), losses=[
         kd.losses.KD(2.0, 0.7), kd.losses.AttentionTransfer(500.0), kd.losses.FeatureHint(0.1)])
     distiller.compile(optimizer="sgd")
-    x, y = images(rng, 8)
+    x, y = image_batch(rng, 8)
     adapters = [to_np(a.kernel) for a in distiller.terms[2].adapters.values()]
     distiller.train_on_batch(x, y)
     trained = [to_np(a.kernel) for a in distiller.terms[2].adapters.values()]
@@ -205,7 +170,7 @@ def test_mixed_precision_keeps_loss_in_float32(rng):
         distiller = kd.Distiller(student=tiny_wrn(10, 1, 1), teacher=tiny_wrn(10, 1, 2),
                                  losses=[kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer()])
         distiller.compile(optimizer="sgd")
-        x, y = images(rng, 8)
+        x, y = image_batch(rng, 8)
         loss = distiller.compute_loss(x, y, distiller(x, training=True), None, training=True)
         assert keras.backend.standardize_dtype(loss.dtype) == "float32"
         history = distiller.fit(x, y, epochs=1, verbose=0)

@@ -7,14 +7,12 @@ import shutil
 import subprocess
 import sys
 
-import keras
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="backend-independent (the API pages are read statically): built on the TensorFlow run")
+@pytest.mark.heavy  # the API pages are read statically: backend-independent
 def test_the_site_builds_strictly(tmp_path):
     mkdocs = shutil.which("mkdocs", path=os.path.dirname(sys.executable))
     if mkdocs is None:

@@ -6,14 +6,11 @@ import re
 import subprocess
 import sys
 
-import keras
 import pytest
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 SCRIPTS = ["distill", "gkt", "moonshine", "mutual", "residual_kd", "reskd", "train_teacher"]
 CIFAR10 = os.path.join(os.path.dirname(EXAMPLES), "..", "shared", "data", "cifar10-jpg.tar.gz")
-ONCE = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                          reason="the scripts' command lines do not depend on the backend: run once, on TensorFlow")
 
 
 def run(script, *flags):
@@ -21,7 +18,7 @@ def run(script, *flags):
                           capture_output=True, text=True, cwd=EXAMPLES)
 
 
-@ONCE
+@pytest.mark.heavy  # the scripts' command lines do not depend on the backend
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_lists_the_shared_flags(script):
     out = run(script, "--help").stdout
@@ -29,14 +26,14 @@ def test_help_lists_the_shared_flags(script):
         assert re.search(rf"--(\[no\])?{name}:", out), (script, name)
 
 
-@ONCE
+@pytest.mark.heavy  # the scripts' command lines do not depend on the backend
 def test_why_defaults_writes_its_table(tmp_path):
     assert run("why_defaults", "--output_dir", str(tmp_path)).returncode == 0
     values = json.loads((tmp_path / "results.json").read_text())["values"]
     assert values["keras_kd.losses.kd_loss"] == pytest.approx(values["true T^2 KL (numpy, float64)"], rel=1e-5)
 
 
-@ONCE
+@pytest.mark.heavy  # the scripts' command lines do not depend on the backend
 @pytest.mark.skipif(not os.path.exists(CIFAR10), reason="needs the CIFAR-10 JPEGs in ../shared/data")
 def test_the_main_job_writes_results_and_a_plot(tmp_path):
     result = run("distill", "--source", os.path.abspath(CIFAR10), "--train_size", "128", "--test_size", "64",

@@ -167,7 +167,7 @@ def test_serialization_round_trip_keeps_config_and_outputs(rng, tmp_path):
     ],
 )
 def test_auto_policy_follows_the_measured_table(backend, device, groups, channels, want):
-    from keras_kd.layers import group_conv_policy
+    from keras_kd.backend import group_conv_policy
 
     assert group_conv_policy.choose(groups, channels, backend, device) == want
 
@@ -183,7 +183,7 @@ def reference_pads(size, k, s, d, padding):
 @pytest.mark.parametrize("padding", ["same", "valid", "symmetric"])
 @pytest.mark.parametrize("strides, dilation", [(1, 1), (2, 1), (1, 2)])
 def test_native_conv_equals_padded_ops_conv(rng, padding, strides, dilation):
-    """On torch "native" bypasses ops.conv (keras_kd.layers.torch_conv); same numbers."""
+    """On torch "native" bypasses ops.conv (keras_kd.backend.torch_conv); same numbers."""
     x = rng.standard_normal((2, 9, 8, 8)).astype("float32")
     layer = GroupConv2D(6, 3, groups=2, strides=strides, dilation_rate=dilation, padding=padding,
                         implementation="native")

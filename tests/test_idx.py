@@ -1,19 +1,10 @@
-import gzip
 import os
 
 import numpy as np
 import pytest
 
 from keras_kd.data import FASHION_MNIST_DIR, load_idx_split, read_idx
-
-
-def write_idx(path, array, compress):
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(n).to_bytes(4, "big") for n in array.shape
-    )
-    opener = gzip.open if compress else open
-    with opener(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
+from tests.helpers import write_idx
 
 
 @pytest.mark.parametrize("compress", [True, False])

@@ -1,15 +1,9 @@
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 import keras_kd as kd
-from tests.test_distillation_terms import np_kl
-from tests.test_distiller import CLASSES, dense_net, images, logits_of, np_ce, tiny_wrn
-
-
-def to_np(x):
-    return ops.convert_to_numpy(x)
+from tests.helpers import CLASSES, dense_net, image_batch, logits_of, np_ce, np_kl, tiny_wrn, to_np
 
 
 @pytest.mark.parametrize("temperature", [1.0, 3.0])
@@ -222,7 +216,7 @@ def test_fit_logs_every_peer_and_predicts_with_all(rng):
     peers = [tiny_wrn(10, 1, 1), kd.models.cifar_resnet(8, CLASSES, input_shape=(8, 8, 3))]
     mutual = kd.MutualDistiller(peers)
     mutual.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
-    x, y = images(rng)
+    x, y = image_batch(rng)
     history = mutual.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert {"loss", "peer0_ce", "peer0_kl", "peer1_ce", "peer1_kl", "peer0_accuracy",
             "peer1_accuracy", "accuracy"} <= set(history.history)
@@ -233,7 +227,7 @@ def test_fit_logs_every_peer_and_predicts_with_all(rng):
 
 def test_keras_round_trip_with_safe_mode(rng, tmp_path):
     mutual = kd.MutualDistiller([tiny_wrn(10, 1, 1), tiny_wrn(10, 1, 2)], temperature=2.0, reduction="mean")
-    x, _ = images(rng, 4)
+    x, _ = image_batch(rng, 4)
     mutual.save(tmp_path / "mutual.keras")
     restored = keras.saving.load_model(tmp_path / "mutual.keras", safe_mode=True)
     assert (restored.temperature, restored.reduction) == (2.0, "mean")
@@ -261,18 +255,6 @@ def test_bad_input_raises_clear_error(make, message):
         make(a, b)
 
 
-def test_dcm_auxiliary_classifiers_follow_the_supplementary_tables():
-    wrn_heads = kd.models.dcm_heads(kd.models.wide_resnet(28, 10, 100))
-    assert (wrn_heads["stage1"].stage_widths, wrn_heads["stage1"].stage_sizes) == ([320, 640], [4, 2])
-    assert (wrn_heads["stage2"].stage_widths, wrn_heads["stage2"].stage_sizes) == ([1280], [4])
-    resnet_heads = kd.models.dcm_heads(kd.models.cifar_resnet(110, 100))
-    assert (resnet_heads["stage1"].stage_widths, resnet_heads["stage1"].stage_sizes) == ([32, 64], [9, 9])
-    assert (resnet_heads["stage2"].stage_widths, resnet_heads["stage2"].stage_sizes) == ([128], [18])
-    for heads in (wrn_heads, resnet_heads):
-        assert tuple(heads["stage1"].output_shape_) == (None, 100)
-        assert tuple(heads["stage2"].tap_shapes["stage1"][1:3]) == (8, 8)  # same down-sampling as C1
-
-
 def test_dcm_loss_pairs_every_classifier_across_peers(rng):
     a = [(rng.standard_normal((4, CLASSES)) * 2).astype("float32") for _ in range(3)]
     b = [(rng.standard_normal((4, CLASSES)) * 2).astype("float32") for _ in range(3)]
@@ -291,7 +273,7 @@ def test_dcm_fit_trains_heads_and_keeps_plain_peers(rng, tmp_path):
     assert len(mutual.aux_classifiers) == 4
     mutual.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
     heads_before = [to_np(w).copy() for w in mutual.aux_classifiers[0].trainable_weights]
-    x, y = images(rng)
+    x, y = image_batch(rng)
     history = mutual.fit(x, y, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     heads_after = [to_np(w) for w in mutual.aux_classifiers[0].trainable_weights]

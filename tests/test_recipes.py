@@ -1,11 +1,9 @@
 """keras_kd.recipes against the papers' text, and every example's resolved recipe."""
 
 import os
-import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
@@ -37,6 +35,9 @@ PAPERS = {
     # yao2020 supp. §1.1: WRN-28-10/4: batch 128, wd 5e-4, 200 epochs, /5 at 60, 120, 160.
     "yao2020/wrn": (200, 128, {0: 0.1, 60: 0.02, 120: 0.004, 160: 0.0008}, 0.9, False, 5e-4, "constant"),
 }
+# tang2024 A1: "utilize random scale transformation (Yang, Zhu, and Chen 2020)": GradAug's CIFAR
+# resolutions 32, 28 and 24 pixels of 32, as fractions (the scales tang2024 does not give).
+RANDOM_SCALE = {"tang2024/wrn": (1.0, 0.875, 0.75), "tang2024/resnet": (1.0, 0.875, 0.75)}
 STEPS_PER_EPOCH = 7
 
 
@@ -45,7 +46,7 @@ def test_recipe_equals_the_paper(key):
     epochs, batch, rates, momentum, nesterov, weight_decay, pad_mode = PAPERS[key]
     recipe = kd.recipes.RECIPES[key]
     assert (recipe.epochs, recipe.batch_size, recipe.pad_mode) == (epochs, batch, pad_mode)
-    assert recipe.data_kwargs() == {"pad": 4, "pad_mode": pad_mode}
+    assert recipe.data_kwargs() == {"pad": 4, "pad_mode": pad_mode, "random_scale": RANDOM_SCALE.get(key)}
     optimizer = recipe.optimizer(STEPS_PER_EPOCH)
     assert type(optimizer) is kd.optimizers.SGD
     assert (optimizer.momentum, optimizer.nesterov, optimizer.weight_decay) == (momentum, nesterov, weight_decay)
@@ -61,9 +62,10 @@ def test_every_recipe_is_tested_and_quotes_its_paper():
         assert recipe.source.startswith(recipe.paper), key
 
 
-def test_tang2024_marks_random_scale_augmentation():
-    assert kd.recipes.RECIPES["tang2024/wrn"].random_scale and kd.recipes.RECIPES["tang2024/resnet"].random_scale
-    assert not any(r.random_scale for k, r in kd.recipes.RECIPES.items() if not k.startswith("tang2024"))
+def test_tang2024_scales_cifar_batches_to_gradaugs_resolutions():
+    for key in RANDOM_SCALE:
+        sizes = kd.data.pipeline.scaled_sizes(32, 32, kd.recipes.RECIPES[key].random_scale)
+        assert sizes == [(32, 32), (28, 28), (24, 24)], key
 
 
 @pytest.mark.parametrize(
@@ -98,37 +100,6 @@ def test_scaled_recipe_keeps_the_fractions_and_the_total_decay():
     assert kd.recipes.RECIPES["li2021/resnet"].scaled(2).milestones == (1,)  # 150/250, 200/250 of 2 epochs
 
 
-def test_schedules_match_torch_schedulers_stepped_per_epoch():
-    """MultiStepLR and CosineAnnealingLR as written in PyTorch's docs, per epoch."""
-    multistep = kd.schedules.MultiStepDecay(0.1, [2, 5], 0.1, steps_per_epoch=3)
-    cosine = kd.schedules.CosineAnnealing(0.1, 6, steps_per_epoch=3)
-    for step in range(24):
-        epoch = step // 3
-        assert float(multistep(step)) == pytest.approx(0.1 * 0.1 ** ((epoch >= 2) + (epoch >= 5)))
-        assert float(cosine(step)) == pytest.approx(0.05 * (1 + np.cos(np.pi * min(epoch, 6) / 6)), abs=1e-7)
-
-
-def test_schedules_serialize():
-    for schedule in (kd.schedules.MultiStepDecay(0.1, [2, 5], 0.2, 3), kd.schedules.CosineAnnealing(0.1, 6, 3)):
-        restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
-        assert restored.get_config() == schedule.get_config()
-
-
-@pytest.mark.parametrize(
-    "build, message",
-    [
-        (lambda: kd.schedules.MultiStepDecay(0.1, [5, 2], 0.2, 3), "`milestones` must increase. Received: milestones=[5, 2]"),
-        (lambda: kd.schedules.MultiStepDecay(0.1, 60, 0.2, 3), "`milestones` must be a list of epochs. Received: milestones=60"),
-        (lambda: kd.schedules.MultiStepDecay(0.1, [60], 1.5, 3), "`factor` must be a number in (0, 1]. Received: factor=1.5"),
-        (lambda: kd.schedules.CosineAnnealing(0.1, 0, 3), "`epochs` must be an int >= 1. Received: epochs=0"),
-        (lambda: kd.schedules.CosineAnnealing(0.1, 10, 2.5), "`steps_per_epoch` must be an int >= 1. Received: steps_per_epoch=2.5"),
-    ],
-)
-def test_bad_schedule_arguments_are_named(build, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
-        build()
-
-
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 # (script, extra flags): the recipe key under --preset=small and --preset=paper.
 SCRIPT_RECIPES = [
@@ -155,8 +126,7 @@ def resolved_recipe(script, flags):
     return out.splitlines()[0].removeprefix("recipe "), lines
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the examples' recipe resolution does not depend on the backend: run once, on TensorFlow")
+@pytest.mark.heavy  # the examples' recipe resolution does not depend on the backend
 @pytest.mark.parametrize("script, flags, small_key, paper_key", SCRIPT_RECIPES,
                          ids=[f"{s}{'-' + f[1] if f else ''}" for s, f, *_ in SCRIPT_RECIPES])
 def test_every_example_resolves_its_paper_recipe(script, flags, small_key, paper_key):
@@ -172,8 +142,7 @@ def test_every_example_resolves_its_paper_recipe(script, flags, small_key, paper
     assert {name: resolved[name] for name in written} == written
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the examples' recipe resolution does not depend on the backend: run once, on TensorFlow")
+@pytest.mark.heavy  # the examples' recipe resolution does not depend on the backend
 def test_example_flags_override_the_recipe():
     _, resolved = resolved_recipe("gkt", ["--preset=paper", "--batch_size", "32", "--epochs", "50"])
     assert (resolved["batch_size"], resolved["epochs"], resolved["learning_rate"]) == ("32", "50", "0.05")

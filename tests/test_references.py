@@ -1,12 +1,10 @@
 """Every paper key the sources cite resolves in ``keras_kd.references``, and the README lists them all."""
 
-import doctest
 import pathlib
 import re
 
 import pytest
 
-from keras_kd import references
 from keras_kd.references import REFERENCES, cite
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -87,7 +85,3 @@ def test_cite_unknown_key_raises_naming_it(key):
         cite(key)
     assert "crowley2018" in str(error.value)  # the known keys are listed
 
-
-def test_module_docstring_example_runs():
-    result = doctest.testmod(references)
-    assert result.attempted and not result.failed

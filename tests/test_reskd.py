@@ -1,10 +1,11 @@
 import keras
 import numpy as np
 import pytest
+from keras import ops
 
 import keras_kd as kd
 from keras_kd.distillers import reskd
-from tests.test_distillation_terms import softmax
+from tests.helpers import dense_net, logits_of, np_ce, np_kl, softmax
 
 CLASSES = 5
 
@@ -96,12 +97,6 @@ def test_empty_members_and_missing_threshold_are_errors():
         kd.ResidualEnsemble([])
     with pytest.raises(ValueError, match="threshold=None"):
         kd.ResidualEnsemble(members(2)).predict_adaptive(images())
-
-
-from keras import ops  # noqa: E402
-
-from tests.test_distillation_terms import np_kl  # noqa: E402
-from tests.test_distiller import dense_net, logits_of, np_ce  # noqa: E402
 
 
 def test_res_student_target_is_teacher_minus_previous_exactly():

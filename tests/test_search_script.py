@@ -7,12 +7,11 @@ import os
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
 import keras_kd as kd
-from tests.test_data import write_folder
+from tests.helpers import write_folder
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tuning", "search.py")
 
@@ -27,9 +26,9 @@ def search(source, output_dir):
     return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the script's tables, plot and resume do not depend on the backend (the hypermodels are "
-                           "tested on every backend in tests/test_tuning.py): run once, on TensorFlow")
+# The script's tables, plot and resume do not depend on the backend (the hypermodels are tested on every
+# backend in tests/test_tuning.py).
+@pytest.mark.heavy
 def test_search_writes_results_and_a_rerun_resumes(tmp_path):
     write_folder(tmp_path / "data", np.random.default_rng(0), per_class=8)
     out = tmp_path / "out"

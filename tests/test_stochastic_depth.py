@@ -3,17 +3,9 @@ import re
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 import keras_kd as kd
-from tests.test_distillation_terms import softmax
-
-CLASSES = 5
-SHAPE = (8, 8, 3)
-
-
-def to_np(x):
-    return ops.convert_to_numpy(x)
+from tests.helpers import CLASSES, SHAPE, image_batch, softmax, to_np
 
 
 def resnet(depth=20):
@@ -25,10 +17,6 @@ def huang(skippable, final):
     """Huang et al. 2016's (huang2016) linear decay p_l = 1 - l / L (1 - p_L); 1 for fixed blocks."""
     depth = len(skippable)
     return np.array([1 - l / depth * (1 - final) if s else 1.0 for l, s in enumerate(skippable, 1)])
-
-
-def data(rng, n):
-    return rng.standard_normal((n,) + SHAPE).astype("float32"), rng.integers(0, CLASSES, n)
 
 
 def ce(logits, y):
@@ -63,7 +51,7 @@ def test_loss_is_ce_of_the_scaled_subnet_drawn_with_the_trainer_seed(rng):
     sd = kd.StochasticDepth(model, final_survival=0.5, seed=3)
     sd.compile(optimizer=keras.optimizers.SGD(0.0))
     replay = keras.random.SeedGenerator(3)
-    x, y = data(rng, 8)
+    x, y = image_batch(rng, 8)
     dropped = 0
     for _ in range(4):
         survived = to_np(sd.sample_survivors(replay))[0]
@@ -80,7 +68,7 @@ def test_fit_evaluates_the_full_net_and_round_trips(tmp_path, rng):
     model = resnet(14)
     sd = kd.StochasticDepth(model, final_survival=0.7, seed=1)
     sd.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
-    x, y = data(rng, 16)
+    x, y = image_batch(rng, 16)
     history = sd.fit((x, np.arange(16)), y, batch_size=8, epochs=2, verbose=0)
     assert {"loss", "accuracy"} <= set(history.history)
     assert np.all(np.isfinite(history.history["loss"]))

@@ -221,6 +221,11 @@ def test_fit_arguments_given_twice_are_a_type_error():
     distiller.compile(keras.optimizers.SGD(0.01))
     with pytest.raises(TypeError, match=re.escape("fit() got multiple values for argument 'epochs'")):
         distiller.fit(x, y, 4, 1, epochs=2)
+    with pytest.raises(TypeError, match=re.escape("fit() got an unexpected keyword argument 'epoch'")):
+        distiller.fit(x, y, epoch=2)
+    with pytest.raises(TypeError, match=re.escape("fit() got too many positional arguments")):
+        distiller.fit(x, y, *([None] * 20))
+    assert int(distiller.optimizer.iterations) == 0
 
 
 def functional(name, dense_tap=False):

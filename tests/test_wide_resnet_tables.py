@@ -1,10 +1,9 @@
 """Parameter and FLOP counts of the WRNs against the papers' tables."""
 
-import math
-
 import pytest
 
 from keras_kd.models import profile, wide_resnet
+from tests.helpers import JHA_COLUMNS, significant_digits_match
 
 # crowley2018 Table 3 (CIFAR-10) and Table 4 (CIFAR-100): all weights,
 # BN moving statistics included. (depth, width, block) -> (C10, C100).
@@ -41,6 +40,7 @@ MOONSHINE = {
 }
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("depth, width, block", list(MOONSHINE))
 def test_moonshine_tables_3_and_4_all_weights(depth, width, block):
     for num_classes, want in zip((10, 100), MOONSHINE[(depth, width, block)]):
@@ -50,8 +50,7 @@ def test_moonshine_tables_3_and_4_all_weights(depth, width, block):
 
 # jha2020 Tables 9 (trainable parameters, millions) and 8 (multiply-adds,
 # millions), CIFAR-100, columns g2..g16 (constant groups) and G1..G16
-# (constant group size). Table 8 lists WRN-28x2 and WRN-40x2 too.
-JHA_COLUMNS = ("g2", "g4", "g8", "g16", "G1", "G2", "G4", "G8", "G16")
+# (constant group size), JHA_COLUMNS. Table 8 lists WRN-28x2 and WRN-40x2 too.
 JHA_PARAMS = {
     ("22x2", "R"): "0.656 0.402 0.275 0.211 0.159 0.17 0.192 0.236 0.325",
     ("22x2", "NR"): "0.645 0.391 0.264 0.2 0.148 0.159 0.181 0.225 0.314",
@@ -78,12 +77,6 @@ JHA_FLOPS = {
 ROUNDED_FROM_ROUNDED = {("22x2", "NR", "G8")}
 
 
-def significant_digits_match(actual, printed, digits, slack=0.5):
-    """``actual`` agrees with ``printed`` to ``digits`` significant digits."""
-    unit = 10 ** (math.floor(math.log10(abs(printed))) - digits + 1)
-    return abs(actual - printed) <= slack * unit * (1 + 1e-9)
-
-
 def jha_cases(table):
     for (net, variant), row in table.items():
         for column, printed in zip(JHA_COLUMNS, row.split()):
@@ -95,6 +88,7 @@ def jha_model(net, variant, column):
     return wide_resnet(depth, width, 100, block=column, residual=variant == "R")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("net, variant, column, printed", list(jha_cases(JHA_PARAMS)))
 def test_jha_table_9_trainable_parameters(net, variant, column, printed):
     counts = profile(jha_model(net, variant, column))

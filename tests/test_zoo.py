@@ -51,6 +51,7 @@ def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng,
             assert changed, weight.path
 
 
+@pytest.mark.heavy
 def test_registry_names_build_the_papers_models():
     assert get_model("WRN-40-2", 10, block="G(4)").get_config()["block"] == "G(4)"
     assert get_model("resnet-110", 10).stage_sizes == [18, 18, 18]

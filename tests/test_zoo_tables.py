@@ -3,7 +3,7 @@
 import pytest
 
 from keras_kd.models import cifar_resnet, mobilenet_v2, profile, resnet18, wide_resnet
-from tests.test_wide_resnet_tables import JHA_COLUMNS, significant_digits_match
+from tests.helpers import JHA_COLUMNS, li2021_mflops, significant_digits_match
 
 
 def trainable_millions(model):
@@ -22,6 +22,7 @@ LI2021 = {
 }
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("depths", list(LI2021))
 def test_li2021_tables_2_and_3_parameters(depths):
     for num_classes, printed in zip((10, 100), LI2021[depths]):
@@ -41,10 +42,7 @@ LI2021_MFLOPS = {
 }
 
 
-def li2021_mflops(depths, num_classes, convention):
-    return sum(profile(cifar_resnet(d, num_classes), convention=convention)["flops"] for d in depths) / 1e6
-
-
+@pytest.mark.heavy
 @pytest.mark.parametrize("depths", list(LI2021_MFLOPS))
 def test_li2021_mflops_columns(depths):
     for num_classes, printed in zip((10, 100), LI2021_MFLOPS[depths]):
@@ -52,18 +50,7 @@ def test_li2021_mflops_columns(depths):
             assert round(li2021_mflops(depths, num_classes, "li2021")) == printed, (depths, num_classes)
 
 
-def test_li2021_mflops_are_not_the_multiply_adds():
-    assert round(li2021_mflops((20, 14), 10, "macs")) == 67  # the table prints 68
-    bn_outputs = 16 * 32 * 32 * 7 + 32 * 16 * 16 * 6 + 64 * 8 * 8 * 6  # ResNet-20: stem + 2 per block
-    assert profile(cifar_resnet(20, 10), convention="li2021")["flops"] == (
-        profile(cifar_resnet(20, 10))["flops"] + 2 * bn_outputs)
-
-
-def test_profile_names_a_bad_convention():
-    with pytest.raises(ValueError, match="`convention` must be one of .*Received: convention='thop'"):
-        profile(cifar_resnet(8, 10), convention="thop")
-
-
+@pytest.mark.heavy
 def test_tang2024_wrn_28_10_has_36_54_million_parameters():
     assert significant_digits_match(trainable_millions(wide_resnet(28, 10, 100)), 36.54, 4)
 
@@ -104,6 +91,7 @@ def jha_cases():
             yield net, variant, column, float(p), float(f)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("net, variant, column, params, flops", list(jha_cases()))
 def test_jha_tables_8_and_9_resnet18_and_mobilenet_v2(net, variant, column, params, flops):
     model = BUILDERS[net](100, block=column, residual=variant == "R")

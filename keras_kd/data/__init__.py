@@ -6,5 +6,12 @@ index of a ``tf.data`` dataset (``distillers.tf_data_checks``).
 """
 
 from keras_kd.data.idx import FASHION_MNIST_DIR, load_idx_split, read_idx
-from keras_kd.data.pipeline import channel_statistics, load, load_arrays, num_examples, statistics
+from keras_kd.data.pipeline import (
+    GRADAUG_CIFAR_SCALES,
+    channel_statistics,
+    load,
+    load_arrays,
+    num_examples,
+    statistics,
+)
 from keras_kd.data.sources import read_source

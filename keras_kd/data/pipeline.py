@@ -6,8 +6,12 @@ hyperparameters are never tuned on test); ``"test"`` is the source's test
 split. Per-channel normalization uses the statistics of the ``"train"``
 part. CIFAR augmentation as in crowley2018 / jha2020: pad 4 pixels (zeros,
 or ``pad_mode="reflect"`` as jha2020), random crop back to size, random
-horizontal flip; seeded per example and re-drawn every epoch.
+horizontal flip; seeded per example and re-drawn every epoch. GradAug's
+random scale transformation (yang2020, used by tang2024) as an option:
+``random_scale`` resizes each augmented batch to a randomly drawn size.
 """
+
+import math
 
 import numpy as np
 
@@ -16,6 +20,12 @@ from keras_kd.validation import check_choice, check_int, check_number
 
 SPLITS = ("train", "validation", "test")
 PAD_MODES = ("constant", "reflect")
+# GradAug's CIFAR resolutions (yang2020 code, configs/*.yml: "resos: [32, 28, 24]"),
+# as fractions of the image size.
+GRADAUG_CIFAR_SCALES = (1.0, 0.875, 0.75)
+# Folded into a batch's seed to draw its size: a stream apart from the
+# per-example crop / flip seeds split from the same values.
+_SCALE_STREAM = 1
 
 
 def _check(condition, message):
@@ -63,6 +73,43 @@ def statistics(source, validation_fraction=0.1, seed=0, data_dir=None, download=
     return channel_statistics(images)
 
 
+def check_scales(random_scale):
+    """``random_scale`` as a tuple of positive floats, or ``()`` for none."""
+    if random_scale is None:
+        return ()
+    if isinstance(random_scale, (str, bytes)) or not hasattr(random_scale, "__iter__"):
+        raise ValueError(f"random_scale must be a sequence of positive fractions. Received: random_scale={random_scale!r}")
+    scales = tuple(check_number(f, "random_scale", 0, math.inf, low_open=True) for f in random_scale)
+    if not scales:
+        raise ValueError("random_scale must hold at least one fraction (None for no scaling). Received: random_scale=()")
+    return scales
+
+
+def scaled_sizes(height, width, scales):
+    """``(height, width)`` of each fraction in ``scales``, rounded, at least 1 pixel."""
+    return [(max(1, int(round(f * height))), max(1, int(round(f * width)))) for f in scales]
+
+
+def resize_batches(dataset, sizes, seed):
+    """``dataset``'s image batches each resized to one of ``sizes``, drawn uniformly
+    (seeded, re-drawn every epoch), bilinearly with aligned corners as GradAug's
+    ``F.interpolate(..., mode="bilinear", align_corners=True)``."""
+    import tensorflow as tf
+
+    table = tf.constant(sizes, tf.int32)
+
+    def resize(batch, batch_seed):
+        features, labels = batch
+        images = features[0] if isinstance(features, tuple) else features
+        draw = tf.random.experimental.stateless_fold_in(batch_seed, _SCALE_STREAM)
+        size = table[tf.random.stateless_uniform([], draw, 0, len(sizes), tf.int32)]
+        images = tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=True, half_pixel_centers=False)
+        return ((images,) + features[1:] if isinstance(features, tuple) else images), labels
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip((dataset, seeds)).map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def load(
     source,
     split="train",
@@ -74,6 +121,7 @@ def load(
     pad=4,
     pad_mode="constant",
     with_index=False,
+    random_scale=None,
     data_dir=None,
     download=False,
 ):
@@ -108,6 +156,7 @@ def load(
 
     batch_size = check_int(batch_size, "batch_size")
     check_choice(pad_mode, "pad_mode", PAD_MODES)
+    scales = check_scales(random_scale)
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
     if split == "train":
         mean, std = channel_statistics(images)
@@ -142,4 +191,7 @@ def load(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size)
+    if augment and scales:
+        dataset = resize_batches(dataset, scaled_sizes(height, width, scales), seed)
+    return dataset.prefetch(tf.data.AUTOTUNE)

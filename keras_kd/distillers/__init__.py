@@ -1,3 +1,4 @@
+from keras_kd.distillers.base import Trainer
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.mutual import MutualDistiller, mutual_losses
 from keras_kd.distillers.reskd import (

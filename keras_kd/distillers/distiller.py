@@ -21,19 +21,31 @@ What it guarantees, where ``keras.distillation`` (Keras 3.15) does not:
 import keras
 
 from keras_kd.api import deserialize_fields, register, serialize
-from keras_kd.distillers.fit_checks import FitChecks
-from keras_kd.distillers.logit_checks import check_compile_arguments, check_logits_model, logits_loss
-from keras_kd.distillers.roles import RoleSummary
-from keras_kd.distillers.taps import TapExtractor, check_networks_by_keyword, freeze
-from keras_kd.distillers.train_logs import TrainingLogs
-from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
-from keras_kd.losses.terms import KD, DistillationTerm
+from keras_kd.distillers.base import Trainer, split_inputs
+from keras_kd.distillers.taps import TapExtractor, check_networks_by_keyword
+from keras_kd.losses.kd import KD
+from keras_kd.losses.registry import get as get_term
+from keras_kd.losses.registry import names as term_names
+from keras_kd.losses.supervised import weighted_mean
+from keras_kd.losses.term import DistillationTerm, Step
 from keras_kd.models.deploy import image_shape
 from keras_kd.validation import check_non_negative
 
 
+def as_term(term):
+    """A ``DistillationTerm`` from a term or a registered name."""
+    if isinstance(term, str):
+        return get_term(term)
+    if not isinstance(term, DistillationTerm):
+        raise ValueError(
+            f"`losses` must hold keras_kd.losses terms or their names ({', '.join(term_names())}). "
+            f"Received: {term!r}"
+        )
+    return term
+
+
 @register
-class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
+class Distiller(Trainer):
     """Distils ``teacher`` into ``student`` (crowley2018, jha2020; Hinton et al., hinton2015).
 
     The training loss is
@@ -53,10 +65,11 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
             functional model, taps are layer names.
         teacher: a built, trained Keras model with the same number of classes.
             It is frozen here (``teacher.trainable = False``).
-        losses: a term or list of terms from ``keras_kd.losses``
-            (``KD``, ``AttentionTransfer``, ``FeatureHint``, ``SoftmaxL2``,
-            ``LogitL2``, ``KL``). Default: ``[KD(temperature=4, alpha=0.9)]`` -- Hinton KD
-            with the settings of crowley2018 and jha2020.
+        losses: a term or list of terms from ``keras_kd.losses`` (``KD``,
+            ``AttentionTransfer``, ``FeatureHint``, ``SoftmaxL2``, ``LogitL2``,
+            ``KL``...), or their names (``"kd"``, ``"at"``: ``kd.losses.names()``)
+            for their defaults. Default: ``[KD(temperature=4, alpha=0.9)]`` --
+            Hinton KD with the settings of crowley2018 and jha2020.
         student_loss_weight: weight of the cross-entropy on the labels.
             Default: ``1 - alpha`` of the ``KD`` term when there is one (so the
             total is Hinton's), else 1 (attention transfer's eq. 2).
@@ -82,20 +95,13 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
     >>> distiller.student.save("student.keras")  # doctest: +SKIP
     """
 
-    input_network_attribute = "student"
-    summary_roles = ("student", "teacher")
+    networks = {"student": "trained", "teacher": "frozen"}
 
     def __init__(self, *args, student=None, teacher=None, losses=None, student_loss_weight=None, **kwargs):
         check_networks_by_keyword("Distiller", args, student=student, teacher=teacher)
         kwargs.setdefault("name", "distiller")
         super().__init__(**kwargs)
-        check_logits_model(student, "student")
-        check_logits_model(teacher, "teacher")
-        if student is teacher or {id(v) for v in student.weights} & {id(v) for v in teacher.weights}:
-            raise ValueError(
-                "`student` and `teacher` share weights; distil into a separate "
-                f"model. Received: student={student.name!r}, teacher={teacher.name!r}"
-            )
+        self.declare_networks(student=student, teacher=teacher)
         shapes = {name: image_shape(model) for name, model in (("student", student), ("teacher", teacher))}
         if None not in shapes.values() and shapes["student"] != shapes["teacher"]:
             raise ValueError(
@@ -103,13 +109,7 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
                 f"batch). Received input shapes: student {shapes['student']}, teacher {shapes['teacher']}"
             )
         terms = [KD()] if losses is None else losses
-        terms = list(terms) if isinstance(terms, (list, tuple)) else [terms]
-        for term in terms:
-            if not isinstance(term, DistillationTerm):
-                raise ValueError(
-                    "`losses` must hold keras_kd.losses terms (KD, AttentionTransfer, "
-                    f"FeatureHint, SoftmaxL2, LogitL2, KL). Received: {term!r}"
-                )
+        terms = [as_term(term) for term in (list(terms) if isinstance(terms, (list, tuple)) else [terms])]
         names = [term.name for term in terms]
         if len(set(names)) != len(names):
             raise ValueError(f"Loss terms need distinct names. Received: names={names}")
@@ -117,8 +117,6 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
             implied = [t.student_loss_weight() for t in terms if t.student_loss_weight() is not None]
             student_loss_weight = implied[0] if implied else 1.0
         student_loss_weight = check_non_negative(student_loss_weight, "student_loss_weight")
-        freeze(teacher)
-        self.student, self.teacher = student, teacher
         self.terms = terms
         self.student_loss_weight = float(student_loss_weight)
         self.student_taps = TapExtractor(student, self._requested_taps(0))
@@ -133,22 +131,10 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
             term.connect(self.student_taps.shapes, self.teacher_taps.shapes)
             term.built = True
         self.uses_features = any(term.taps for term in terms)
-        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
-        self.term_trackers = [keras.metrics.Mean(name=f"{name}_loss") for name in names]
-        self._evaluating = False
+        self.takes_index = any(term.needs_index for term in terms)
+        logged = [name for term in terms for name in term.logged_names()]
+        self.track_parts(["student_loss"] + logged, labelled=["student_loss"])
         self.built = True  # every sub-model is built
-
-    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
-        """``keras.Model.compile``; a cross-entropy ``loss`` name is resolved with
-        ``from_logits=True`` (the student outputs logits)."""
-        check_compile_arguments(kwargs)
-        super().compile(optimizer, logits_loss(loss), *args, **kwargs)
-
-    def compile_from_config(self, config):
-        """Re-compiles a loaded distiller (Keras skips models whose ``compile`` is
-        overridden): optimizer, its variables and the compiled metrics."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        self.optimizer.build(self.trainable_variables)
 
     def _requested_taps(self, side):
         """Tap names the terms ask of the student (side 0) or teacher (1)."""
@@ -161,9 +147,8 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
                 names += list(taps)
         return list(dict.fromkeys(names)) or None
 
-    def call(self, inputs, training=None):
-        """Student logits; while training, a dict that adds the student's taps
-        and the teacher's ``(logits, taps)``.
+    def train_outputs(self, images, index):
+        """The student's logits and taps and the teacher's ``(logits, taps)``.
 
         The teacher runs before the student: on torch (CPU), a teacher pass run
         while the student's autograd graph holds its activations page-faults on
@@ -171,13 +156,11 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
         step instead of 3.4k; the teacher pass 1.4-1.75x slower). Under jit
         the compiler orders the work, so the order is free there.
         """
-        if not training:
-            return self.student(inputs, training=training)
-        teacher = self.teacher_taps(inputs, training=False)
+        teacher = self.teacher_taps(images, training=False)
         if self.uses_features:
-            logits, features = self.student_taps(inputs, training=True)
+            logits, features = self.student_taps(images, training=True)
         else:
-            logits, features = self.student(inputs, training=True), {}
+            logits, features = self.student(images, training=True), {}
         return {"logits": logits, "features": features, "teacher": teacher}
 
     def export(self, filepath, *args, **kwargs):
@@ -195,55 +178,35 @@ class Distiller(RoleSummary, FitChecks, TrainingLogs, keras.Model):
         no compiled ``loss`` replaces it (unlabeled distillation)."""
         return bool(self.student_loss_weight) or self._compile_loss is not None
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def loss_parts(self, x, y, y_pred, sample_weight):
+        """``student_loss`` (weighted ``student_loss_weight``, absent without labels)
+        and each term's parts, ``<term>_<part>``."""
         if isinstance(y_pred, dict):
             student, teacher = (y_pred["logits"], y_pred["features"]), y_pred.get("teacher")
         else:
             student, teacher = (y_pred, {}), None
-        student_loss = 0.0 if y is None else self._student_loss(y, student[0], sample_weight)
-        regularization = regularization_loss(self.student)
-        if not training:
-            return student_loss + regularization
-        if teacher is None:
-            teacher = self.teacher_taps(x, training=False)
-        total = self.student_loss_weight * student_loss + regularization
-        for term, tracker in zip(self.terms, self.term_trackers):
-            value = weighted_mean(term.per_example(student, teacher, y), sample_weight)
-            tracker.update_state(value)
-            total = total + value
-        if y is not None:
-            self.student_loss_tracker.update_state(student_loss)
-        return total
-
-    def _student_loss(self, y, logits, sample_weight):
-        """The compiled ``loss`` on the student's logits, else the cross-entropy."""
-        if self._compile_loss is not None:
-            return self._compile_loss(y, logits, sample_weight)
-        return weighted_mean(supervised_loss(y, logits), sample_weight)
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if y is None:  # unlabeled distillation: the loss and its terms, no label metrics
-            return {m.name: m.result() for m in [self._loss_tracker, *self.term_trackers]}
-        logits = y_pred["logits"] if isinstance(y_pred, dict) else y_pred
-        return super().compute_metrics(x, y, logits, sample_weight)
-
-    @property
-    def training_trackers(self):
-        """Loss parts logged while training and left out of ``evaluate``."""
-        return (self.student_loss_tracker, *self.term_trackers)
+        images, index = split_inputs(x) if self.takes_index else (x, None)
+        if teacher is None:  # given the student's outputs alone: the teacher runs here
+            teacher = self.teacher_taps(images, training=False)
+        parts = {} if y is None else {"student_loss": (self.supervised_loss(y, student[0], sample_weight),
+                                                       self.student_loss_weight)}
+        step = Step(images, y, student, teacher, index=index)
+        for term in self.terms:
+            term_parts = term.parts(step)
+            if set(term_parts) != set(term.part_names):
+                raise ValueError(
+                    f"Term {term.name!r} declares part_names={tuple(term.part_names)} but its parts() "
+                    f"returned {tuple(term_parts)}"
+                )
+            for part, per_example in term_parts.items():
+                parts[f"{term.name}_{part}"] = (weighted_mean(per_example, sample_weight), 1.0)
+        return parts
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "student": serialize(self.student),
-                "teacher": serialize(self.teacher),
-                "losses": serialize(self.terms),
-                "student_loss_weight": self.student_loss_weight,
-            }
-        )
+        config.update({"losses": serialize(self.terms), "student_loss_weight": self.student_loss_weight})
         return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**deserialize_fields(config, ("student", "teacher", "losses")))
+        return super().from_config(deserialize_fields(config, ("losses",)))

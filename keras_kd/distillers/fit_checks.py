@@ -117,13 +117,14 @@ def split_validation_data(data):
 def by_keyword(method, args, kwargs):
     """``kwargs`` with ``method``'s arguments after ``(x, y)`` given positionally in ``args``
     (``fit(x, y, 32, 2, 0, None, 0.0, (x_val, y_val))`` checks its validation data too)."""
-    names = list(inspect.signature(method).parameters)[3:]
-    if len(args) > len(names):
-        raise TypeError(f"{method.__name__}() takes at most {len(names) + 2} positional arguments after self")
-    taken = [name for name in names[: len(args)] if name in kwargs]
-    if taken:
-        raise TypeError(f"{method.__name__}() got multiple values for argument '{taken[0]}'")
-    return {**dict(zip(names, args)), **kwargs}
+    signature = inspect.signature(method)
+    try:
+        bound = signature.bind(None, None, None, *args, **kwargs)  # self, x, y
+    except TypeError as error:
+        message = str(error)
+        raise TypeError(f"{method.__name__}() {message if message.startswith('got') else 'got ' + message}") from None
+    leading = list(signature.parameters)[:3]
+    return {name: value for name, value in bound.arguments.items() if name not in leading}
 
 
 class FitChecks:

@@ -31,7 +31,7 @@ from keras import ops
 from keras_kd.api import register
 from keras_kd.distillers.batch_checks import BatchChecks, to_numpy
 from keras_kd.distillers.gkt_sampler import ORDERED_RULES, RULES, SubnetSampler
-from keras_kd.distillers.replica_state import add_to_rows
+from keras_kd.backend.replica_state import add_to_rows
 from keras_kd.distillers.subnet import SubnetTrainer
 from keras_kd.distillers.tf_data_checks import with_index_checks
 from keras_kd.losses.kd import check_temperature, kl_from_probabilities
@@ -224,7 +224,7 @@ class GKT(SubnetTrainer):
     Example:
 
     >>> model = kd.models.wide_resnet(28, 10, num_classes=100)
-    >>> train = kd.data.load("cifar100", "train", with_index=True)
+    >>> train = kd.data.load("cifar100", "train", with_index=True)  # doctest: +SKIP
     >>> gkt = kd.GKT(model, num_examples=45000, seed=0)
     >>> gkt.compile(keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     >>> gkt.fit(train, epochs=200)  # doctest: +SKIP
@@ -288,9 +288,7 @@ class GKT(SubnetTrainer):
         self.group = self.add_weight(shape=(), name="group", **replicated)
         self.subnet = self.add_weight(shape=self.sampler.main.shape, name="subnet", **replicated)
         self.subnet.assign(self.sampler.main)
-        self.ce_tracker = keras.metrics.Mean(name="ce_loss")
-        self.gk_tracker = keras.metrics.Mean(name="gk_loss")
-        self.training_trackers = (self.ce_tracker, self.gk_tracker)
+        self.track_parts(["ce_loss", "gk_loss"], labelled=["ce_loss"])
         self.built = True
 
     @property
@@ -315,7 +313,7 @@ class GKT(SubnetTrainer):
         self.subnet.assign(counts)
         return counts
 
-    def train_call(self, images, index):
+    def train_outputs(self, images, index):
         if index is None:
             raise ValueError(NO_INDEX + f"Received images only: x={images!r}")
         check_index_spec(index.shape, index.dtype)
@@ -347,7 +345,7 @@ class GKT(SubnetTrainer):
         have = ops.take(self.exists.value, source, axis=0) > 0.5
         return target, have
 
-    def train_loss(self, x, y, y_pred, sample_weight):
+    def subnet_loss_parts(self, x, y, y_pred, sample_weight):
         _, index = x
         group = self.group.value
         logits = y_pred["logits"] if isinstance(y_pred, dict) else y_pred
@@ -355,14 +353,12 @@ class GKT(SubnetTrainer):
         temperature = self.temperature
         # T^2 KL(K_s[I] || softmax(z / T)) (Eq. 4), 0 without knowledge
         kl = ops.where(have, temperature**2 * kl_from_probabilities(target, logits, temperature), 0.0)
-        ce = self.supervised(x, y, logits, sample_weight)
+        ce = self.supervised_loss(y, logits, sample_weight)
         gk = self.beta * weighted_mean(kl, sample_weight)
-        self.ce_tracker.update_state(ce)
-        self.gk_tracker.update_state(gk)
         probabilities = ops.softmax(ops.cast(logits, "float32") / temperature, axis=-1)
         self.update_knowledge(group, index, ops.stop_gradient(probabilities))
         self.group.assign((group + 1) % self.num_groups)
-        return ce + gk
+        return {"ce_loss": (ce, 1.0), "gk_loss": (gk, 1.0)}
 
     def update_knowledge(self, group, index, probabilities):
         """Eq. 2 for group ``group`` (0-based) at ``index``, on those rows only."""

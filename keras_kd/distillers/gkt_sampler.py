@@ -95,10 +95,14 @@ class SubnetSampler:
 
     Example:
 
-    >>> sampler = SubnetSampler(kd.models.cifar_resnet(20, 10), q=0.2)
-    >>> sampler.probabilities([3, 3, 3])  # row d: P(k_d = 1..3)
+    >>> model = kd.models.cifar_resnet(20, 10)
+    >>> sampler = SubnetSampler(model, q=0.2)
+    >>> keras.ops.convert_to_numpy(sampler.probabilities([3, 3, 3]))[0].round(3)  # row d: P(k_d = 1..3)
+    array([[0.   , 0.008, 0.992],
+           [0.002, 0.038, 0.96 ],
+           [0.032, 0.161, 0.806]], dtype=float32)
     >>> counts = sampler.sample([3, 3, 3], keras.random.SeedGenerator(0))
-    >>> logits = model(x, block_gates=sampler.gates(counts))
+    >>> logits = model(np.zeros((2, 32, 32, 3), "float32"), block_gates=sampler.gates(counts))
     """
 
     def __init__(self, model, rule="exponential", q=0.2, final_survival=0.5, block_range=None):

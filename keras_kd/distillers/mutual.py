@@ -22,25 +22,12 @@ classifier of every other peer, both directions, targets detached.
 import keras
 from keras import ops
 
-from keras_kd.api import deserialize_fields, register, serialize
-from keras_kd.distillers.fit_checks import FitChecks
-from keras_kd.distillers.logit_checks import check_logits_model
-from keras_kd.distillers.peer_steps import (
-    apply_gradients,
-    clear_gradients,
-    run_stateful,
-    value_and_grad,
-    without_state_updates,
-)
-from keras_kd.distillers.roles import RoleSummary
+from keras_kd.api import register
+from keras_kd.distillers.base import Trainer
+from keras_kd.distillers.peer_steps import apply_gradients, value_and_grad, without_state_updates
 from keras_kd.distillers.taps import logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
-from keras_kd.losses.supervised import (
-    regularization_loss,
-    sparse_labels,
-    supervised_loss,
-    weighted_mean,
-)
+from keras_kd.losses.supervised import sparse_labels, supervised_loss, weighted_mean
 from keras_kd.models.auxiliary import dcm_heads
 from keras_kd.validation import check_choice, check_non_negative
 
@@ -80,7 +67,7 @@ def peer_losses(k, peer_logits, y, temperature=1.0, reduction="sum", kl_weight=1
 
 
 @register
-class MutualDistiller(RoleSummary, FitChecks, keras.Model):
+class MutualDistiller(Trainer):
     """Trains ``peers`` together: DML (zhang2018), or DCM (yao2020) with ``auxiliary=True``.
 
     Args:
@@ -143,8 +130,8 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
     >>> mutual.fit(train_ds, epochs=200)  # doctest: +SKIP
     """
 
-    input_network_attribute = "peers"
-    summary_roles = ("peers",)
+    networks = {"peers": "trained"}
+    parts_in_evaluation = True  # evaluate logs each peer's CE and KL on the validation data
 
     def __init__(
         self, peers, temperature=1.0, kl_weight=1.0, reduction="sum", auxiliary=False, update=None, **kwargs
@@ -154,10 +141,9 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
         peers = list(peers) if isinstance(peers, (list, tuple)) else peers
         if not isinstance(peers, list) or len(peers) < 2:
             raise ValueError(f"`peers` must be a list of two or more models. Received: peers={peers!r}")
-        for index, peer in enumerate(peers):
-            check_logits_model(peer, f"peers[{index}]")
         if len({id(peer) for peer in peers}) != len(peers):
             raise ValueError("`peers` must be distinct models. Received the same model twice.")
+        self.declare_networks(peers=peers)
         classes = [logits_shape(peer)[-1] for peer in peers]
         if len(set(classes)) != 1:
             raise ValueError(f"Peers must predict the same classes. Received class counts {classes}")
@@ -165,17 +151,13 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
         check_choice(reduction, "reduction", REDUCTIONS)
         kl_weight = check_non_negative(kl_weight, "kl_weight")
         check_choice(update, "update", UPDATES, allow_none=True)
-        self.peers = peers
         self.temperature, self.kl_weight, self.reduction = temperature, kl_weight, reduction
         self.auxiliary = auxiliary
         self.update = update or ("simultaneous" if auxiliary else "sequential")
         heads = [dcm_heads(peer, f"peer{k}") if auxiliary else {} for k, peer in enumerate(peers)]
         self.head_taps = [list(h) for h in heads]
         self.aux_classifiers = [head for h in heads for head in h.values()]
-        self.trackers = [
-            (keras.metrics.Mean(name=f"peer{k}_ce"), keras.metrics.Mean(name=f"peer{k}_kl"))
-            for k in range(len(peers))
-        ]
+        self.track_parts([f"peer{k}_{part}" for k in range(len(peers)) for part in ("ce", "kl")])
         self.accuracies = [keras.metrics.Mean(name=f"peer{k}_accuracy") for k in range(len(peers))]
         self.built = True  # every sub-model is built
 
@@ -192,22 +174,27 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
         logits, taps = peer.call_with_features(inputs, training=True)
         return [logits] + [head(taps[tap], training=True) for head, tap in zip(self.peer_heads(k), self.head_taps[k])]
 
-    def call(self, inputs, training=None):
-        """Main logits of every peer; while training DCM, of every classifier."""
-        return [self.peer_outputs(k, inputs, training) for k in range(len(self.peers))]
+    def inference_logits(self, images, training=None):
+        """Main logits of every peer."""
+        return [self.peer_outputs(k, images, training) for k in range(len(self.peers))]
+
+    def train_outputs(self, images, index):
+        """Logits of every peer; with DCM, of every classifier."""
+        return self.inference_logits(images, training=True)
+
+    def peer_parts(self, k, y_pred, y, sample_weight=None):
+        """Peer ``k``'s ``peer<k>_ce`` and ``peer<k>_kl`` against the other entries of ``y_pred``."""
+        ce, kl = peer_losses(k, y_pred, y, self.temperature, self.reduction, self.kl_weight)
+        return {f"peer{k}_ce": (weighted_mean(ce, sample_weight), 1.0),
+                f"peer{k}_kl": (weighted_mean(kl, sample_weight), 1.0)}
+
+    def loss_parts(self, x, y, y_pred, sample_weight):
+        return {name: part for k in range(len(self.peers)) for name, part in
+                self.peer_parts(k, y_pred, y, sample_weight).items()}
 
     def peer_loss(self, k, y_pred, y, sample_weight=None):
-        """Peer ``k``'s batch loss (CE + peer KL + its regularization) against the
-        other entries of ``y_pred``; logs its CE and KL."""
-        ce, kl = peer_losses(k, y_pred, y, self.temperature, self.reduction, self.kl_weight)
-        ce, kl = weighted_mean(ce, sample_weight), weighted_mean(kl, sample_weight)
-        ce_tracker, kl_tracker = self.trackers[k]
-        ce_tracker.update_state(ce)
-        kl_tracker.update_state(kl)
-        return ce + kl + regularization_loss(self.peers[k])
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return sum(self.peer_loss(k, y_pred, y, sample_weight) for k in range(len(self.peers)))
+        """Peer ``k``'s batch loss (CE + peer KL + its regularization), logging its parts."""
+        return self.add_parts(self.peer_parts(k, y_pred, y, sample_weight)) + self.regularization([self.peers[k]])
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y_pred = [z[0] if isinstance(z, (list, tuple)) else z for z in y_pred]
@@ -217,16 +204,14 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
             tracker.update_state(hits, sample_weight=sample_weight)
         return super().compute_metrics(x, y, y_pred[0], sample_weight)
 
-    def train_step(self, *args):
-        """Keras' step for ``"simultaneous"``; DML's Algorithm 1 for ``"sequential"``
-        (JAX: ``train_step(state, data)``)."""
+    def custom_step(self):
+        """Keras' step for ``"simultaneous"``; DML's Algorithm 1 for ``"sequential"``."""
         if self.update == "simultaneous":
-            clear_gradients(self.trainable_variables)
-            return super().train_step(*args)
+            return None
         check_stepwise_optimizer(self.optimizer)
         if not self.optimizer.built:  # as Keras' first apply does, on all peers
             self.optimizer.build(self.trainable_variables)
-        return run_stateful(self, self.sequential_step, args)
+        return self.sequential_step
 
     def sequential_step(self, data):
         """One batch of DML's Algorithm 1: each peer in turn takes its optimizer
@@ -269,7 +254,6 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
         config = super().get_config()
         config.update(
             {
-                "peers": serialize(self.peers),
                 "temperature": self.temperature,
                 "kl_weight": self.kl_weight,
                 "reduction": self.reduction,
@@ -283,8 +267,7 @@ class MutualDistiller(RoleSummary, FitChecks, keras.Model):
     def from_config(cls, config):
         """A config saved before ``update`` existed was trained simultaneously
         (the only order then): it loads as ``update="simultaneous"``."""
-        config = {"update": "simultaneous", **config}
-        return cls(**deserialize_fields(config, ("peers",)))
+        return super().from_config({"update": "simultaneous", **config})
 
 
 def check_stepwise_optimizer(optimizer):

@@ -30,20 +30,17 @@ Two readings of Algorithm 2's per-example energy ``E_i``:
 import math
 import os
 
-import keras
 import numpy as np
 from keras import ops
 
-from keras_kd.api import deserialize_fields, register, serialize
+from keras_kd.api import register
+from keras_kd.distillers.base import Trainer
 from keras_kd.distillers.distiller import Distiller
-from keras_kd.distillers.fit_checks import FitChecks
-from keras_kd.distillers.logit_checks import check_logits_model
-from keras_kd.distillers.roles import RoleSummary
-from keras_kd.distillers.taps import check_networks_by_keyword, freeze, logits_shape
+from keras_kd.distillers.taps import check_networks_by_keyword, logits_shape
 from keras_kd.files import load_model, save_model, write_json
-from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_divergence, softmax_l2
-from keras_kd.losses.supervised import regularization_loss, supervised_loss, weighted_mean
-from keras_kd.losses.terms import SoftmaxL2
+from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_divergence
+from keras_kd.losses.softmax_l2 import SoftmaxL2, softmax_l2
+from keras_kd.losses.supervised import weighted_mean
 from keras_kd.models.deploy import takes_raw_images, with_preprocessing
 from keras_kd.validation import check_choice, check_non_negative
 
@@ -97,7 +94,7 @@ def _bucket(count, cap):
 
 
 @register
-class ResidualEnsemble(keras.Model):
+class ResidualEnsemble(Trainer):
     """A ResKD student ``S_0 + sum R_i`` with sample-adaptive inference.
 
     Args:
@@ -112,24 +109,34 @@ class ResidualEnsemble(keras.Model):
     >>> logits, used = ensemble.predict_adaptive(x_test)  # doctest: +SKIP
     """
 
+    networks = {"members": "trained"}
+
     def __init__(self, members, threshold=None, energy_mode="running", **kwargs):
         kwargs.setdefault("name", "residual_ensemble")
         super().__init__(**kwargs)
         members = list(members) if isinstance(members, (list, tuple)) else members
         if not isinstance(members, list) or not members:
             raise ValueError(f"`members` must be a non-empty list of models. Received: members={members!r}")
-        for index, member in enumerate(members):
-            check_logits_model(member, f"members[{index}]")
+        self.declare_networks(members=members)
         if threshold is not None:
             threshold = check_non_negative(threshold, "threshold")
         check_choice(energy_mode, "energy_mode", ENERGY_MODES)
-        self.members = members
         self.threshold = None if threshold is None else float(threshold)
         self.energy_mode = energy_mode
         self.built = True
 
-    def call(self, inputs, training=None):
-        return summed_logits(self.members, inputs, training)
+    def deployable(self):
+        return self
+
+    def inference_logits(self, images, training=None):
+        return summed_logits(self.members, images, training)
+
+    def train_outputs(self, images, index):
+        return summed_logits(self.members, images, True)
+
+    def loss_parts(self, x, y, y_pred, sample_weight):
+        """The supervised loss of the sum (fine-tuning every member), logged as ``loss`` alone."""
+        return {"supervised": (self.supervised_loss(y, y_pred, sample_weight), 1.0)}
 
     def with_preprocessing(self, mean, std):
         """This ensemble with every member behind ``kd.models.with_preprocessing``:
@@ -190,27 +197,12 @@ class ResidualEnsemble(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "members": serialize(self.members),
-                "threshold": self.threshold,
-                "energy_mode": self.energy_mode,
-            }
-        )
+        config.update({"threshold": self.threshold, "energy_mode": self.energy_mode})
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**deserialize_fields(config, ("members",)))
-
-
-def _frozen(model, name):
-    check_logits_model(model, name)
-    return freeze(model)
 
 
 @register
-class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
+class ResidualDistiller(Trainer):
     """Trains res-student ``R_i`` on ``T_i = T - S_{i-1}`` (li2021 eq. 3-5).
 
     Loss per example (eq. 3 with ``S = R_i`` and teacher ``T_i``):
@@ -239,8 +231,7 @@ class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
     metrics, ``evaluate`` and ``predict`` describe the new student.
     """
 
-    input_network_attribute = "res_student"
-    summary_roles = ("res_student", "teacher", "previous")
+    networks = {"res_student": "trained", "teacher": "frozen", "previous": "frozen"}
 
     def __init__(
         self,
@@ -258,16 +249,13 @@ class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
                                   previous=previous)
         kwargs.setdefault("name", "residual_distiller")
         super().__init__(**kwargs)
-        check_logits_model(res_student, "res_student")
         previous = list(previous) if isinstance(previous, (list, tuple)) else previous
         if not isinstance(previous, list) or not previous:
             raise ValueError(f"`previous` must list S_0 and any earlier res-students. Received: previous={previous!r}")
+        self.declare_networks(res_student=res_student, teacher=teacher, previous=previous)
         temperature, tau = check_temperature(temperature), check_unit_interval(tau, "tau")
         check_choice(divergence, "divergence", DIVERGENCES)
         check_choice(hard_labels, "hard_labels", HARD_LABEL_TARGETS)
-        self.res_student = res_student
-        self.teacher = _frozen(teacher, "teacher")
-        self.previous = [_frozen(model, f"previous[{i}]") for i, model in enumerate(previous)]
         shapes = {m.name: logits_shape(m)[-1] for m in [res_student, teacher, *self.previous]}
         if len(set(shapes.values())) != 1:
             raise ValueError(
@@ -276,9 +264,12 @@ class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
             )
         self.temperature, self.tau = temperature, tau
         self.divergence, self.hard_labels = divergence, hard_labels
-        self.kd_tracker = keras.metrics.Mean(name="residual_kd_loss")
-        self.ce_tracker = keras.metrics.Mean(name="student_loss")
+        self.track_parts(["residual_kd_loss", "student_loss"], labelled=["student_loss"])
         self.built = True
+
+    def deployable(self):
+        """``S_i = S_{i-1} + R_i``, the student this stage makes."""
+        return ResidualEnsemble(self.previous + [self.res_student])
 
     def previous_logits(self, inputs):
         """``S_{i-1}(x)``: the sum of the frozen earlier members."""
@@ -288,45 +279,41 @@ class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
         """``T_i(x) = T(x) - S_{i-1}(x)``, the res-student's teacher."""
         return self.teacher(inputs, training=False) - self.previous_logits(inputs)
 
-    def call(self, inputs, training=None):
-        """``S_{i-1} + R_i``; while training, a dict of ``previous``, ``residual``
-        and the ``teacher`` logits, the frozen networks run first (on torch CPU
-        a frozen pass after the trained one page-faults, see ``Distiller.call``)."""
-        previous = self.previous_logits(inputs)
-        if not training:
-            return previous + self.res_student(inputs, training=training)
-        teacher = self.teacher(inputs, training=False)
-        residual = self.res_student(inputs, training=training)
+    def inference_logits(self, images, training=None):
+        """``S_{i-1} + R_i``."""
+        return self.previous_logits(images) + self.res_student(images, training=training)
+
+    def train_outputs(self, images, index):
+        """A dict of ``previous``, ``residual`` and the ``teacher`` logits, the frozen
+        networks run first (on torch CPU a frozen pass after the trained one
+        page-faults, see ``Distiller.train_outputs``)."""
+        previous = self.previous_logits(images)
+        teacher = self.teacher(images, training=False)
+        residual = self.res_student(images, training=True)
         return {"previous": previous, "residual": residual, "teacher": teacher}
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if not training:
-            return weighted_mean(supervised_loss(y, y_pred), sample_weight)
+    def loss_parts(self, x, y, y_pred, sample_weight):
+        """``residual_kd_loss`` (eq. 3's KD part, tau included) and ``student_loss``
+        (the hard-label CE, weighted ``1 - tau``)."""
         previous, residual = y_pred["previous"], y_pred["residual"]
         target = ops.stop_gradient(y_pred["teacher"] - previous)
         t = self.temperature
         divergence = softmax_l2 if self.divergence == "l2" else kl_divergence
-        gap = divergence(target, residual, t)
-        kd = weighted_mean(self.tau * t**2 * gap, sample_weight)
+        kd = weighted_mean(self.tau * t**2 * divergence(target, residual, t), sample_weight)
         logits = previous + residual if self.hard_labels == "sum" else residual
-        ce = weighted_mean(supervised_loss(y, logits), sample_weight)
-        self.kd_tracker.update_state(kd)
-        self.ce_tracker.update_state(ce)
-        total = kd + (1.0 - self.tau) * ce
-        return total + regularization_loss(self.res_student)
+        return {"residual_kd_loss": (kd, 1.0),
+                "student_loss": (self.supervised_loss(y, logits, sample_weight), 1.0 - self.tau)}
 
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    def metric_logits(self, y_pred):
+        """``S_{i-1} + R_i``, so compiled metrics describe the new student."""
         if isinstance(y_pred, dict):
-            y_pred = y_pred["previous"] + y_pred["residual"]
-        return super().compute_metrics(x, y, y_pred, sample_weight)
+            return y_pred["previous"] + y_pred["residual"]
+        return y_pred
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "res_student": serialize(self.res_student),
-                "teacher": serialize(self.teacher),
-                "previous": serialize(self.previous),
                 "temperature": self.temperature,
                 "tau": self.tau,
                 "divergence": self.divergence,
@@ -334,10 +321,6 @@ class ResidualDistiller(RoleSummary, FitChecks, keras.Model):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**deserialize_fields(config, ("res_student", "teacher", "previous")))
 
 
 def train_reskd(

@@ -10,8 +10,6 @@ with the main net's side detached (tang2024 Eq. 9, the lambda there is
 ``kl_weight``).
 """
 
-import keras
-
 from keras_kd.api import register
 from keras_kd.distillers.gkt_sampler import SubnetSampler
 from keras_kd.distillers.subnet import SubnetTrainer
@@ -52,24 +50,19 @@ class StimulativeTraining(SubnetTrainer):
         self.kl_weight = check_non_negative(kl_weight, "kl_weight")
         self.temperature = check_temperature(temperature)
         self.sampler = SubnetSampler(model, "uniform")
-        self.ce_tracker = keras.metrics.Mean(name="ce_loss")
-        self.st_tracker = keras.metrics.Mean(name="st_loss")
-        self.training_trackers = (self.ce_tracker, self.st_tracker)
+        self.track_parts(["ce_loss", "st_loss"], labelled=["ce_loss"])
         self.built = True
 
-    def train_call(self, images, index):
+    def train_outputs(self, images, index):
         main = self.model(images, training=True)
         counts = self.sampler.sample(self.sampler.sizes, self.seed_generator)[0]
         subnet = self.run_subnet(images, self.sampler.gates(counts))
         return {"logits": main, "subnet_logits": subnet}
 
-    def train_loss(self, x, y, y_pred, sample_weight):
-        ce = self.supervised(x, y, y_pred["logits"], sample_weight)
+    def subnet_loss_parts(self, x, y, y_pred, sample_weight):
+        ce = self.supervised_loss(y, y_pred["logits"], sample_weight)
         kl = kd_divergence(y_pred["logits"], y_pred["subnet_logits"], self.temperature)
-        st = self.kl_weight * weighted_mean(kl, sample_weight)
-        self.ce_tracker.update_state(ce)
-        self.st_tracker.update_state(st)
-        return ce + st
+        return {"ce_loss": (ce, 1.0), "st_loss": (self.kl_weight * weighted_mean(kl, sample_weight), 1.0)}
 
     def get_config(self):
         config = super().get_config()

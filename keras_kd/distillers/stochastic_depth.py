@@ -96,12 +96,13 @@ class StochasticDepth(SubnetTrainer):
         scales = [float(1.0 / p) if drop else None for p, drop in zip(self.survival, droppable)]
         return {"block_gates": gates, "branch_scales": scales}
 
-    def train_call(self, images, index):
+    def train_outputs(self, images, index):
         survivors = self.sample_survivors(self.seed_generator)[0]
         return self.run_subnet(images, **self.subnet_arguments(survivors))
 
-    def train_loss(self, x, y, logits, sample_weight):
-        return self.supervised(x, y, logits, sample_weight)
+    def subnet_loss_parts(self, x, y, logits, sample_weight):
+        """The subnet's supervised loss, logged as ``loss`` alone."""
+        return {"supervised": (self.supervised_loss(y, logits, sample_weight), 1.0)}
 
     def get_config(self):
         config = super().get_config()

@@ -14,7 +14,7 @@ computation per backend and device:
   times the multiply-adds, but the fastest path on XLA CPU for few groups).
 
 On torch, ``"native"`` calls torch's conv on the channels-last tensor
-directly (``keras_kd.layers.torch_conv``), skipping the layout copies of
+directly (``keras_kd.backend.torch_conv``), skipping the layout copies of
 Keras' ``ops.conv``.
 
 Strides above 1 together with a dilation above 1 (which Keras' conv ops
@@ -27,11 +27,12 @@ import numbers
 import keras
 from keras import ops
 
+from keras_kd import config
 from keras_kd.api import register
-from keras_kd.layers import group_conv_policy, torch_conv
+from keras_kd.backend import group_conv_policy, torch_conv
 from keras_kd.validation import check_choice, check_int
 
-IMPLEMENTATIONS = ("auto", "native", "split", "depthwise", "dense")
+IMPLEMENTATIONS = config.GROUP_CONV_IMPLEMENTATIONS
 PADDINGS = ("same", "valid", "symmetric")
 
 
@@ -86,10 +87,14 @@ class GroupConv2D(keras.layers.Layer):
             strided 1x1 shortcut.
         dilation_rate: int or pair; may be combined with strides > 1.
         use_bias: whether to add a bias.
-        implementation: ``"auto"`` (fastest measured for the backend and
-            device, see ``group_conv_policy``) or one of ``"native"``,
-            ``"split"``, ``"depthwise"``, ``"dense"``. All give the same
-            numbers and the same weights.
+        implementation: how this process computes the conv: ``None`` (the
+            runtime setting ``keras_kd.config.group_conv_implementation()``
+            when the layer is built, ``"auto"`` by default: the fastest
+            measured for the backend and device, see
+            ``keras_kd.backend.group_conv_policy``), ``"auto"``, ``"native"``,
+            ``"split"``, ``"depthwise"`` or ``"dense"``. All give the same
+            numbers and the same weights; a runtime choice, not saved in the
+            layer's config (files stay backend-neutral).
         kernel_initializer: as in ``keras.layers.Conv2D``.
         bias_initializer: as in ``keras.layers.Conv2D``.
         kernel_regularizer: as in ``keras.layers.Conv2D``.
@@ -113,7 +118,7 @@ class GroupConv2D(keras.layers.Layer):
         padding="same",
         dilation_rate=1,
         use_bias=False,
-        implementation="auto",
+        implementation=None,
         kernel_initializer="he_normal",
         bias_initializer="zeros",
         kernel_regularizer=None,
@@ -135,7 +140,7 @@ class GroupConv2D(keras.layers.Layer):
                 f"groups={groups}, filters={filters}"
             )
         padding = check_choice(padding.lower() if isinstance(padding, str) else padding, "padding", PADDINGS)
-        check_choice(implementation, "implementation", IMPLEMENTATIONS)
+        check_choice(implementation, "implementation", IMPLEMENTATIONS, allow_none=True)
         self.filters = filters
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.groups_arg = groups
@@ -202,14 +207,15 @@ class GroupConv2D(keras.layers.Layer):
     def _chosen_implementation(self):
         if self.groups == 1:
             return "native"
-        if self.implementation != "auto":
-            if self.implementation == "depthwise" and self.groups != self.in_channels:
+        implementation = self.implementation or config.group_conv_implementation()
+        if implementation != "auto":
+            if implementation == "depthwise" and self.groups != self.in_channels:
                 raise ValueError(
                     "implementation='depthwise' needs one input channel per "
                     f"group. Received: groups={self.groups}, "
                     f"input channels={self.in_channels}"
                 )
-            return self.implementation
+            return implementation
         return group_conv_policy.choose(self.groups, self.in_channels)
 
     def _effective_kernel_and_dilation(self, kernel):
@@ -308,7 +314,6 @@ class GroupConv2D(keras.layers.Layer):
                 "padding": self.padding,
                 "dilation_rate": self.dilation_rate,
                 "use_bias": self.use_bias,
-                "implementation": self.implementation,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),

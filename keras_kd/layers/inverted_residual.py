@@ -46,7 +46,7 @@ class InvertedResidualBlock(skip.GatedBlock):
         block="G(N)",
         residual=True,
         use_bias=True,
-        skip_mode="auto",
+        skip_mode=None,
         **kwargs,
     ):
         super().__init__(skip_mode=skip_mode, **kwargs)

@@ -105,7 +105,8 @@ class SwitchableResidualBlock(skip.GatedBlock):
         shortcut: where the shape changes, ``"conv"`` (1x1 strided conv; in
             post-activation blocks followed by BN) or ``"pad"`` (He et al.'s
             parameter-free option A, he2016: subsample and zero-pad channels).
-        skip_mode: ``"auto"``, ``"cond"`` or ``"mask"`` (see ``skip``).
+        skip_mode: ``None`` (the runtime setting), ``"auto"``, ``"cond"`` or
+            ``"mask"`` (see ``skip``); not saved in the config.
 
     Call args:
         inputs: (batch, height, width, channels).
@@ -130,7 +131,7 @@ class SwitchableResidualBlock(skip.GatedBlock):
         dropout=0.0,
         preactivation=True,
         shortcut="conv",
-        skip_mode="auto",
+        skip_mode=None,
         **kwargs,
     ):
         super().__init__(skip_mode=skip_mode, **kwargs)

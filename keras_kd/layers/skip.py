@@ -22,20 +22,22 @@ scales a surviving block by ``1 / p_l`` (``keras_kd.StochasticDepth``).
 import keras
 from keras import ops
 
+from keras_kd import config
 from keras_kd.validation import check_choice
 
-MODES = ("auto", "cond", "mask")
+MODES = config.SKIP_MODES
 
 
-def resolve_mode(mode):
-    """The mechanism ``"auto"`` stands for on the current backend."""
-    check_choice(mode, "skip_mode", MODES)
+def resolve_mode(mode=None):
+    """The mechanism ``mode`` stands for on the current backend (``None``: the
+    runtime setting ``keras_kd.config.skip_mode()``)."""
+    mode = config.skip_mode() if mode is None else check_choice(mode, "skip_mode", MODES)
     if mode != "auto":
         return mode
     return "mask" if keras.backend.backend() == "jax" else "cond"
 
 
-def gated(run_block, x, gate, state, mode="auto"):
+def gated(run_block, x, gate, state, mode=None):
     """``run_block()`` where ``gate`` holds, else ``x``.
 
     Args:
@@ -44,7 +46,7 @@ def gated(run_block, x, gate, state, mode="auto"):
         gate: ``None``/``True`` (run), ``False`` (skip) or a scalar bool tensor.
         state: the block's non-trainable variables (BatchNorm statistics),
             left untouched when the block is skipped.
-        mode: ``"auto"``, ``"cond"`` or ``"mask"``.
+        mode: ``"auto"``, ``"cond"``, ``"mask"`` or ``None`` (the runtime setting).
     """
     if gate is None or gate is True:
         return run_block()
@@ -71,7 +73,9 @@ class GatedBlock(keras.layers.Layer):
     Subclasses set ``self.filters`` and ``self.strides``, set
     ``self.can_skip`` in ``build`` and implement ``_run(inputs, training,
     branch_scale)``, passing the residual branch through ``scale_branch``;
-    ``skip_mode`` is ``"auto"``, ``"cond"`` or ``"mask"``.
+    ``skip_mode`` is ``None`` (the runtime setting ``keras_kd.config.skip_mode()``,
+    read when a step is traced), ``"auto"``, ``"cond"`` or ``"mask"``: how this
+    process skips, not saved in the config (files stay backend-neutral).
 
     Call args:
         gate: ``None``/``True`` (run), ``False`` or a scalar bool tensor.
@@ -79,10 +83,9 @@ class GatedBlock(keras.layers.Layer):
             residual branch this step.
     """
 
-    def __init__(self, skip_mode="auto", **kwargs):
+    def __init__(self, skip_mode=None, **kwargs):
         super().__init__(**kwargs)
-        resolve_mode(skip_mode)
-        self.skip_mode = skip_mode
+        self.skip_mode = check_choice(skip_mode, "skip_mode", MODES, allow_none=True)
 
     def call(self, inputs, training=None, gate=None, branch_scale=None):
         if gate is not None and gate is not True and not self.can_skip:
@@ -104,6 +107,3 @@ class GatedBlock(keras.layers.Layer):
             height = None if height is None else -(-height // self.strides)
             width = None if width is None else -(-width // self.strides)
         return (batch, height, width, self.filters)
-
-    def get_config(self):
-        return {**super().get_config(), "skip_mode": self.skip_mode}

@@ -1,24 +1,26 @@
+"""Distillation losses: functions on logits / feature maps, and the terms a
+``Distiller`` adds (``get(name)``, ``names()``; one file per method)."""
+
 from keras_kd.losses.attention import (
+    AttentionTransfer,
     attention_map,
     attention_transfer_loss,
     attention_transfer_per_example,
 )
-from keras_kd.losses.supervised import supervised_loss, weighted_mean
+from keras_kd.losses.dkd import DKD, decoupled_kd
+from keras_kd.losses.feature_term import FeatureTerm
+from keras_kd.losses.hints import FeatureHint
 from keras_kd.losses.kd import (
+    KD,
+    KL,
     kd_divergence,
     kd_loss,
     kl_divergence,
     kl_from_probabilities,
-    logit_l2,
     moonshine_kd_divergence,
-    softmax_l2,
 )
-from keras_kd.losses.terms import (
-    KD,
-    KL,
-    AttentionTransfer,
-    DistillationTerm,
-    FeatureHint,
-    LogitL2,
-    SoftmaxL2,
-)
+from keras_kd.losses.logit_l2 import LogitL2, logit_l2
+from keras_kd.losses.registry import get, names
+from keras_kd.losses.softmax_l2 import SoftmaxL2, softmax_l2
+from keras_kd.losses.supervised import supervised_loss, weighted_mean
+from keras_kd.losses.term import DistillationTerm, Step

@@ -9,6 +9,10 @@ reference code -- and this library -- use the mean of squares.
 
 from keras import ops
 
+from keras_kd.losses.feature_term import FeatureTerm
+from keras_kd.losses.registry import term
+from keras_kd.validation import check_non_negative
+
 NORM_EPSILON = 1e-12  # as torch.nn.functional.normalize
 
 
@@ -53,3 +57,31 @@ def attention_transfer_loss(student_features, teacher_features):
     0.0
     """
     return ops.mean(attention_transfer_per_example(student_features, teacher_features))
+
+
+@term
+class AttentionTransfer(FeatureTerm):
+    """Attention transfer: ``beta * sum over taps`` (crowley2018 eq. 2, zagoruyko2017; per tap: ``losses.attention``).
+
+    For WRNs the taps are the three stage outputs (``stage1..stage3``),
+    taken after the last residual add and before the final BN-ReLU, as in
+    the attention-transfer code. Channels may differ, H and W may not.
+
+    Args:
+        beta: weight (1e3 in crowley2018 and the AT code).
+        taps: see ``keras_kd.losses.feature_term.FeatureTerm``.
+    """
+
+    default_name = "at"
+
+    def __init__(self, beta=1e3, taps=None, **kwargs):
+        super().__init__(taps=taps, **kwargs)
+        self.beta = check_non_negative(beta, "beta")
+
+    def per_example(self, student, teacher, y):
+        s_maps = [student[1][s] for s, _ in self.pairs]
+        t_maps = [teacher[1][t] for _, t in self.pairs]
+        return self.beta * attention_transfer_per_example(s_maps, t_maps)
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta}

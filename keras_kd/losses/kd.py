@@ -1,4 +1,4 @@
-"""Logit distillation divergences (crowley2018 eq. 1, hinton2015; DML, zhang2018; li2021 eq. 3).
+"""Logit distillation divergences and their terms (crowley2018 eq. 1, hinton2015; DML, zhang2018).
 
 All in float32 (the KL forms in log-space); the teacher (target) side
 carries no gradient.
@@ -8,18 +8,21 @@ carries no gradient.
   Moonshine / attention-transfer code instead multiplies an element-wise
   mean by 2 (the pre-2018 PyTorch ``KLDivLoss`` default), i.e. ``2 / C``
   times this; that form is ``moonshine_kd_divergence``, never a default.
-* ``softmax_l2``: squared L2 distance of the softened softmaxes, summed
-  over classes: ResKD's ``L_{T-S}`` (li2021 eq. 3, "we use L_2 loss
-  function for the L_{T-S} in Eq. (3)", §IV-A).
-* ``logit_l2``: mean squared difference of raw logits (logit regression,
-  Ba & Caruana 2014, ba2014), not ResKD's L2, which compares softmaxes.
+
+The terms: ``KD`` (Hinton's, or the Moonshine code's form) and ``KL`` (DML's,
+without ``T^2``). ResKD's L2 of softmaxes is ``softmax_l2``; raw-logit
+regression ``logit_l2``.
 """
 
 import math
 
 from keras import ops
 
-from keras_kd.validation import check_number
+from keras_kd.losses.registry import term
+from keras_kd.losses.term import DistillationTerm
+from keras_kd.validation import check_choice, check_non_negative, check_number
+
+KD_MODES = ("hinton", "moonshine")
 
 
 def check_temperature(temperature):
@@ -89,39 +92,53 @@ def kd_loss(teacher_logits, student_logits, temperature):
     return ops.mean(kd_divergence(teacher_logits, student_logits, temperature))
 
 
-def softmax_l2(target_logits, logits, temperature=1.0):
-    """Per-example ``sum over classes (softmax(logits/T) - softmax(target/T))^2``, shape (batch,).
+@term
+class KD(DistillationTerm):
+    """Hinton KD: ``alpha * T^2 * KL(softmax(t/T) || softmax(s/T))`` (crowley2018 eq. 1, hinton2015).
 
-    li2021 eq. 3's ``L_{T-S}(sigma(S/t), sigma(T/t))`` with the paper's
-    default L2 (§IV-A). The paper does not say whether its L2 is squared or
-    summed; this is the squared distance summed over classes (the batch mean
-    is the caller's), the form ``ResidualDistiller`` uses. Softmaxes are
-    float32.
+    With it the distiller's cross-entropy weight defaults to ``1 - alpha``,
+    so the total is Hinton's ``alpha T^2 KL + (1 - alpha) CE``.
 
     Args:
-        target_logits: (batch, classes); no gradient flows into it.
-        logits: (batch, classes).
-        temperature: T > 0.
-
-    Example:
-
-    >>> import numpy as np
-    >>> t = np.array([[2.0, 0.0, -1.0]]); s = np.zeros((1, 3))
-    >>> round(float(softmax_l2(t, s)[0]), 4)
-    0.3935
+        temperature: T > 0 (crowley2018 and jha2020 use 4).
+        alpha: weight of the KD term in [0, 1] (the papers use 0.9).
+        mode: ``"hinton"`` (KL summed over classes, batch mean; default) or
+            ``"moonshine"``: the Moonshine/AT code's element-wise mean times 2
+            (= 2 / classes times the Hinton value), for reproducing that code.
     """
-    check_temperature(temperature)
-    target = ops.stop_gradient(ops.cast(target_logits, "float32")) / temperature
-    p = ops.softmax(target, axis=-1)
-    q = ops.softmax(ops.cast(logits, "float32") / temperature, axis=-1)
-    return ops.sum(ops.square(q - p), axis=-1)
+
+    default_name = "kd"
+
+    def __init__(self, temperature=4.0, alpha=0.9, mode="hinton", **kwargs):
+        super().__init__(**kwargs)
+        check_choice(mode, "mode", KD_MODES)
+        self.temperature, self.alpha = check_temperature(temperature), check_unit_interval(alpha, "alpha")
+        self.mode = mode
+
+    def student_loss_weight(self):
+        return 1.0 - self.alpha
+
+    def per_example(self, student, teacher, y):
+        divergence = kd_divergence if self.mode == "hinton" else moonshine_kd_divergence
+        return self.alpha * divergence(teacher[0], student[0], self.temperature)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature,
+                "alpha": self.alpha, "mode": self.mode}
 
 
-def logit_l2(target_logits, logits):
-    """Per-example mean over classes of ``(logits - target)^2``; target detached.
+@term
+class KL(DistillationTerm):
+    """``weight * KL(softmax(t/T) || softmax(s/T))`` without the T^2 factor (DML, zhang2018)."""
 
-    Regression on raw logits (Ba & Caruana 2014, ba2014, "Do deep nets really need
-    to be deep?"); ResKD's L2 compares softmaxes instead (``softmax_l2``).
-    """
-    target = ops.stop_gradient(ops.cast(target_logits, "float32"))
-    return ops.mean(ops.square(ops.cast(logits, "float32") - target), axis=-1)
+    default_name = "kl"
+
+    def __init__(self, temperature=1.0, weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature, self.weight = check_temperature(temperature), check_non_negative(weight, "weight")
+
+    def per_example(self, student, teacher, y):
+        return self.weight * kl_divergence(teacher[0], student[0], self.temperature)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "weight": self.weight}

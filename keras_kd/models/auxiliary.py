@@ -26,6 +26,16 @@ from keras_kd.models.mobilenet_v2 import STAGES, MobileNetV2
 from keras_kd.models.resnet import ResidualNetwork
 
 
+# The backbone's settings its heads share, read from its config.
+# (the skip mechanism is a runtime choice, not config: the heads take the backbone's).
+RESIDUAL_SETTINGS = ("num_classes", "block", "preactivation", "shortcut", "dropout", "residual")
+MOBILENET_SETTINGS = ("num_classes", "block", "residual")
+
+
+def _settings(model, config, keys):
+    return {**{key: config[key] for key in keys}, "skip_mode": model.skip_mode}
+
+
 def dcm_heads(model, name=None):
     """``{tap name: classifier}`` (C2 on stage2, C3 on stage1) for ``model``.
 
@@ -37,23 +47,20 @@ def dcm_heads(model, name=None):
         ValueError: for models other than 3-stage ``ResidualNetwork``s and
             the zoo's ``MobileNetV2``.
     """
-    if isinstance(model, MobileNetV2) and model.stages_arg == [tuple(r) for r in STAGES]:
-        return _mobilenet_heads(model, name or model.name)
-    if not isinstance(model, ResidualNetwork) or len(model.stage_sizes) != 3:
+    config = model.get_config() if isinstance(model, (MobileNetV2, ResidualNetwork)) else {}
+    if isinstance(model, MobileNetV2) and [tuple(r) for r in config["stages"]] == [tuple(r) for r in STAGES]:
+        return _mobilenet_heads(model, config, name or model.name)
+    if not isinstance(model, ResidualNetwork) or len(config["stage_sizes"]) != 3:
         raise ValueError(
             "DCM auxiliary classifiers are defined for 3-stage CIFAR WRNs and "
             "ResNets and the zoo's MobileNetV2 (yao2020 supp. Tables 1, 3, 6). "
             f"Received: model={model.name!r}"
         )
-    n = model.stage_sizes[0]
+    n = config["stage_sizes"][0]
     half = max(n // 2, 1)
-    _, w2, w3 = model.stage_widths
-    shared = dict(
-        num_classes=model.num_classes, block=model.block, preactivation=model.preactivation,
-        shortcut=model.shortcut, dropout=model.dropout, residual=model.residual,
-        skip_mode=model.skip_mode, stem_filters=None, first_stride=2,
-    )
-    c3_sizes = (n, half) if model.preactivation else (half, half)
+    _, w2, w3 = config["stage_widths"]
+    shared = dict(_settings(model, config, RESIDUAL_SETTINGS), stem_filters=None, first_stride=2)
+    c3_sizes = (n, half) if config["preactivation"] else (half, half)
     return {
         "stage2": ResidualNetwork(
             (2 * w3,), (n,), input_shape=model.tap_shapes["stage2"][1:],
@@ -66,11 +73,8 @@ def dcm_heads(model, name=None):
     }
 
 
-def _mobilenet_heads(model, name):
-    shared = dict(
-        num_classes=model.num_classes, block=model.block, residual=model.residual,
-        skip_mode=model.skip_mode, stem=False,
-    )
+def _mobilenet_heads(model, config, name):
+    shared = dict(_settings(model, config, MOBILENET_SETTINGS), stem=False)
     stride_160 = STAGES[5][3]
     return {
         "stage6": MobileNetV2(

@@ -9,8 +9,8 @@ raw 0-255 images (uint8 or float) on every backend.
 
 Example:
 
->>> mean, std = kd.data.statistics("path/to/cifar10-jpg.tar.gz")
->>> deployable = kd.models.with_preprocessing(distiller.student, mean, std)
+>>> mean, std = kd.data.statistics("path/to/cifar10-jpg.tar.gz")  # doctest: +SKIP
+>>> deployable = kd.models.with_preprocessing(distiller.student, mean, std)  # doctest: +SKIP
 >>> deployable.predict(raw_uint8_images)  # doctest: +SKIP
 >>> deployable.save("student_raw.keras")  # doctest: +SKIP
 """

@@ -52,7 +52,7 @@ class MobileNetV2(StagedNet):
         block="G(N)",
         residual=True,
         input_shape=(32, 32, 3),
-        skip_mode="auto",
+        skip_mode=None,
         stages=STAGES,
         head_filters=1280,
         stem=True,
@@ -106,7 +106,7 @@ def mobilenet_v2(
     block="G(N)",
     residual=True,
     input_shape=(32, 32, 3),
-    skip_mode="auto",
+    skip_mode=None,
     name="mobilenet-v2",
 ):
     """Builds jha2020's CIFAR MobileNetV2 (see the module docstring).
@@ -124,7 +124,7 @@ def mobilenet_v2(
 
     Example:
 
-    >>> round(profile(mobilenet_v2(100, block="g2"))["trainable_params"] / 1e6, 1)
+    >>> round(kd.models.profile(mobilenet_v2(100, block="g2"))["trainable_params"] / 1e6, 1)
     22.6
     """
     return MobileNetV2(

@@ -87,7 +87,7 @@ def profile(model, convention="macs"):
 
     Example:
 
-    >>> profile(wide_resnet(40, 2, 10))["params"]
+    >>> profile(kd.models.wide_resnet(40, 2, 10))["params"]
     2248954
     """
     if not model.built:

@@ -69,7 +69,7 @@ class ResidualNetwork(StagedNet):
         residual=True,
         dropout=0.0,
         input_shape=(32, 32, 3),
-        skip_mode="auto",
+        skip_mode=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -137,7 +137,7 @@ def wide_resnet(
     residual=True,
     dropout=0.0,
     input_shape=(32, 32, 3),
-    skip_mode="auto",
+    skip_mode=None,
     name=None,
 ):
     """Builds WRN-``depth``-``width`` (crowley2018 Table 2, jha2020 §5).
@@ -152,7 +152,9 @@ def wide_resnet(
         residual: ``False`` removes every shortcut (jha2020's NR).
         dropout: WRN dropout between the two spatial convs of a block.
         input_shape: image shape without batch; ``None`` sizes allowed.
-        skip_mode: mechanism for runtime block gates (``keras_kd.layers.skip``).
+        skip_mode: mechanism for runtime block gates (``keras_kd.layers.skip``):
+            ``None`` follows ``keras_kd.config.skip_mode()``; a runtime choice
+            for this process, not saved in the model's config.
         name: model name; defaults to ``wrn-<depth>-<width>``.
 
     Returns:
@@ -162,7 +164,7 @@ def wide_resnet(
     Example:
 
     >>> student = wide_resnet(40, 2, num_classes=10, block="G(4)")
-    >>> profile(student)["params"]
+    >>> kd.models.profile(student)["params"]
     825210
     """
     per_stage = blocks_per_stage(depth, 4)
@@ -187,7 +189,7 @@ def cifar_resnet(
     residual=True,
     shortcut="pad",
     input_shape=(32, 32, 3),
-    skip_mode="auto",
+    skip_mode=None,
     name=None,
 ):
     """Builds He et al.'s CIFAR ResNet-``depth`` (he2016; li2021 Tables II, III, IX).
@@ -206,7 +208,7 @@ def cifar_resnet(
 
     Example:
 
-    >>> profile(cifar_resnet(20, 10))["trainable_params"]
+    >>> kd.models.profile(cifar_resnet(20, 10))["trainable_params"]
     269722
     """
     per_stage = blocks_per_stage(depth, 2)
@@ -229,7 +231,7 @@ def resnet18(
     block="S",
     residual=True,
     input_shape=(32, 32, 3),
-    skip_mode="auto",
+    skip_mode=None,
     name="resnet-18",
 ):
     """Builds the CIFAR ResNet-18 of jha2020 (Tables 1, 8, 9).
@@ -241,7 +243,7 @@ def resnet18(
 
     Example:
 
-    >>> round(profile(resnet18(100, block="G1"))["trainable_params"] / 1e6, 2)
+    >>> round(kd.models.profile(resnet18(100, block="G1"))["trainable_params"] / 1e6, 2)
     1.49
     """
     return ResidualNetwork(

@@ -1,18 +1,22 @@
 """Base class of the zoo: stem, stages of switchable blocks, head.
 
-One forward pass yields the logits and the named stage outputs (the
-attention-transfer taps of crowley2018 §4.1), and the stage/block structure
-is exposed so a trainer can switch blocks off per step.
+One forward pass yields the logits and the named taps: the stage outputs
+``stage1..n`` (the attention-transfer taps of crowley2018 §4.1) and the
+``"embedding"``, the pooled features the classifier reads (the input of the
+last head layer), for relational and contrastive terms. The stage/block
+structure is exposed so a trainer can switch blocks off per step.
 """
 
 import keras
+
+EMBEDDING = "embedding"
 
 
 class StagedNet(keras.Model):
     """A classifier built as ``stem -> stages of blocks -> head``.
 
-    Subclasses set ``num_classes``, ``block``, ``residual`` and
-    ``skip_mode`` (shared config), create ``self.stem`` (layers applied in
+    Subclasses set ``num_classes``, ``block``, ``residual`` (shared config)
+    and ``skip_mode`` (a runtime choice, not saved), create ``self.stem`` (layers applied in
     order), ``self.blocks`` (all blocks, stage by stage),
     ``self.stage_sizes`` (blocks per stage) and ``self.head`` (layers applied
     in order), then call ``self.build_for(input_shape)``.
@@ -46,6 +50,8 @@ class StagedNet(keras.Model):
             self.tap_shapes[name] = shape
             index += size
         for layer in self.head:
+            if layer is self.head[-1]:
+                self.tap_shapes[EMBEDDING] = shape
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self.output_shape_ = shape
@@ -70,7 +76,8 @@ class StagedNet(keras.Model):
         return [block.can_skip for block in self.blocks]
 
     def call_with_features(self, inputs, training=None, block_gates=None, branch_scales=None):
-        """Logits and ``{stage name: stage output}`` from one forward pass."""
+        """Logits and ``{tap name: tensor}`` from one forward pass: each stage's
+        output and the ``"embedding"``."""
         gates = self._per_block(block_gates, "block_gates")
         scales = self._per_block(branch_scales, "branch_scales")
         x = inputs
@@ -82,9 +89,10 @@ class StagedNet(keras.Model):
                 x = self.blocks[index](x, training=training, gate=gates[index], branch_scale=scales[index])
                 index += 1
             features[name] = x
-        for layer in self.head:
+        for layer in self.head[:-1]:
             x = layer(x, training=training)
-        return x, features
+        features[EMBEDDING] = x
+        return self.head[-1](x, training=training), features
 
     def call(self, inputs, training=None, block_gates=None, branch_scales=None):
         return self.call_with_features(inputs, training, block_gates, branch_scales)[0]
@@ -112,7 +120,6 @@ class StagedNet(keras.Model):
                 "block": self.block,
                 "residual": self.residual,
                 "input_shape": self.input_shape_arg,
-                "skip_mode": self.skip_mode,
             }
         )
         return config

@@ -24,7 +24,8 @@ import keras_tuner
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.mutual import MutualDistiller
 from keras_kd.distillers.taps import TapExtractor, check_built_model, logits_shape
-from keras_kd.losses.terms import KD, AttentionTransfer
+from keras_kd.losses.attention import AttentionTransfer
+from keras_kd.losses.kd import KD
 from keras_kd.models.auxiliary import dcm_heads
 from keras_kd.models.deploy import image_shape, shapes_agree
 from keras_kd.models.registry import get_model
@@ -55,8 +56,8 @@ AT_BETA = (0.0, 1e3)
 
 
 def feature_taps(model):
-    """The taps a built model offers without naming layers (a zoo model's stages)."""
-    return list(TapExtractor(model).tap_shapes)
+    """The feature-map taps a built model offers without naming layers (a zoo model's stages)."""
+    return [name for name, shape in TapExtractor(model).tap_shapes.items() if len(shape) == 4]
 
 
 def builder_arguments(builder, name):
@@ -380,8 +381,9 @@ class HyperDistiller(StudentHyperModel):
 
     Example:
 
+    >>> teacher = kd.models.get_model("wrn-40-2", num_classes=10)  # yours, trained
     >>> hypermodel = HyperDistiller(teacher, "wrn-16-1", blocks=["S", "G"], groups=[2, 4])
-    >>> tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy",
+    >>> tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy",  # doctest: +SKIP
     ...                                  max_trials=10, directory="search")
     >>> tuner.search(train_ds, validation_data=val_ds, epochs=5)  # doctest: +SKIP
     >>> student = hypermodel.deployable(tuner.get_best_models(1)[0])  # doctest: +SKIP

@@ -1,0 +1,65 @@
+"""``FeatureTerm``: a term over pairs of feature taps of the student and the teacher."""
+
+from keras_kd.losses.term import DistillationTerm
+
+
+class FeatureTerm(DistillationTerm):
+    """A term over pairs of feature taps, matched by name or explicitly.
+
+    ``taps``: ``None`` (every tap name both networks have whose tensors are
+    4-D feature maps: a zoo model's stages, not its ``"embedding"``), a list
+    of names present in both, or a dict ``{student tap: teacher tap}``.
+    """
+
+    def __init__(self, taps=None, **kwargs):
+        super().__init__(**kwargs)
+        self.taps_arg = taps
+        self.pairs = []
+
+    def connect(self, student_shapes, teacher_shapes):
+        student_taps, teacher_taps = student_shapes[1], teacher_shapes[1]
+        if self.taps_arg is None:
+            pairs = [(name, name) for name in student_taps
+                     if name in teacher_taps and len(student_taps[name]) == len(teacher_taps[name]) == 4]
+        elif isinstance(self.taps_arg, dict):
+            pairs = list(self.taps_arg.items())
+        else:
+            pairs = [(name, name) for name in self.taps_arg]
+        if not pairs:
+            raise ValueError(
+                f"{type(self).__name__} found no feature taps to match. Student "
+                f"taps: {list(student_taps)}, teacher taps: {list(teacher_taps)}. Zoo models "
+                "(keras_kd.models) offer stage1..stageN; for your own functional or Sequential "
+                "models name the layers whose outputs to match: taps={'student_layer': "
+                "'teacher_layer'} (names from model.summary()). "
+                f"Received: taps={self.taps_arg!r}"
+            )
+        for student_tap, teacher_tap in pairs:
+            for side, tap, available in (
+                ("student", student_tap, student_taps),
+                ("teacher", teacher_tap, teacher_taps),
+            ):
+                if tap not in available:
+                    raise ValueError(
+                        f"Unknown {side} tap {tap!r}; the {side} has "
+                        f"{list(available)}. Received: taps={self.taps_arg!r}"
+                    )
+            s_shape, t_shape = student_taps[student_tap], teacher_taps[teacher_tap]
+            for side, tap, shape in (("student", student_tap, s_shape), ("teacher", teacher_tap, t_shape)):
+                if len(shape) != 4:
+                    raise ValueError(
+                        f"{type(self).__name__} needs 4-D feature maps (batch, height, width, "
+                        f"channels): {side} tap {tap!r} has shape {tuple(shape)}. "
+                        f"Received: taps={self.taps_arg!r}"
+                    )
+            if tuple(s_shape[1:3]) != tuple(t_shape[1:3]):
+                raise ValueError(
+                    f"{type(self).__name__} needs equal spatial sizes: student tap "
+                    f"{student_tap!r} has shape {tuple(s_shape)}, teacher tap "
+                    f"{teacher_tap!r} has shape {tuple(t_shape)}. Received: taps={self.taps_arg!r}"
+                )
+        self.pairs = pairs
+        self.taps = tuple(pairs)
+
+    def get_config(self):
+        return {**super().get_config(), "taps": self.taps_arg}

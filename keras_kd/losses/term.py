@@ -1,0 +1,78 @@
+"""``DistillationTerm``: one named term of a ``Distiller``'s loss, and the ``Step`` it sees.
+
+A term is a Keras layer: it may own weights (a hint's adapters) and state
+(non-trainable variables such as a memory bank, updated in ``parts`` with
+``keras_kd.backend.replica_state.add_to_rows``), saved with the trainer and
+restored by ``BackupAndRestore``. Each training step gives it a ``Step``;
+it returns per-example losses (weights included, so ``sample_weight``
+applies), one per named part: the distiller logs part ``p`` of term ``t``
+as ``t_p`` (a one-part term's part is ``"loss"``: ``kd_loss``) and adds
+every part to the loss.
+"""
+
+import keras
+
+
+class Step:
+    """What a term sees of one training step.
+
+    Attributes:
+        inputs: the images of the batch.
+        index: each example's position in the training set, when the batch
+            is ``((images, index), labels)`` (see ``DistillationTerm.needs_index``),
+            else None.
+        labels: the labels, or None on unlabeled data.
+        student, teacher: ``(logits, {tap name: tensor})`` from their one
+            forward pass each (taps are those the terms asked for).
+    """
+
+    def __init__(self, inputs, labels, student, teacher, index=None):
+        self.inputs, self.labels, self.index = inputs, labels, index
+        self.student, self.teacher = student, teacher
+
+    @property
+    def student_logits(self):
+        return self.student[0]
+
+    @property
+    def teacher_logits(self):
+        return self.teacher[0]
+
+
+class DistillationTerm(keras.layers.Layer):
+    """Base class: one named term of the distillation loss.
+
+    Subclasses implement ``per_example(student, teacher, y)`` (one part,
+    ``student`` and ``teacher`` being ``(logits, {tap name: feature map})``)
+    or, for several parts or when they need more of the step, ``parts(step)``
+    with the names in ``part_names``. They may override ``connect`` (validate
+    shapes, build weights) and ``student_loss_weight`` (the cross-entropy
+    weight the term implies), and set ``needs_index``.
+    """
+
+    default_name = None  # the term's name unless ``name=`` is given, and its registry key
+    part_names = ("loss",)
+    needs_index = False  # whether ``parts`` reads ``step.index``
+    taps = ()
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("name", self.default_name)
+        super().__init__(**kwargs)
+
+    def connect(self, student_shapes, teacher_shapes):
+        """Checks the term fits the networks; ``*_shapes`` = (logits, {tap: shape})."""
+
+    def student_loss_weight(self):
+        """Cross-entropy weight this term implies, or ``None``."""
+        return None
+
+    def logged_names(self):
+        """The names the distiller logs this term's parts under."""
+        return [f"{self.name}_{part}" for part in self.part_names]
+
+    def parts(self, step):
+        """``{part name: per-example loss}`` of one ``Step``."""
+        return {"loss": self.per_example(step.student, step.teacher, step.labels)}
+
+    def per_example(self, student, teacher, y):
+        raise NotImplementedError(f"{type(self).__name__} implements neither per_example nor parts")

@@ -1,0 +1,155 @@
+"""Plain helpers shared by several test files: numpy references, tiny networks and data, files on disk.
+
+Test files import these from here, never from one another; fixtures live in tests/conftest.py.
+"""
+
+import gzip
+import math
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+import keras_kd as kd
+
+CLASSES = 5
+SHAPE = (8, 8, 3)
+# jha2020 Tables 8 and 9: columns g2..g16 (constant groups) and G1..G16 (constant group size).
+JHA_COLUMNS = ("g2", "g4", "g8", "g16", "G1", "G2", "G4", "G8", "G16")
+
+
+def to_np(x):
+    return ops.convert_to_numpy(x)
+
+
+# numpy references
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def np_kl(target, logits, temperature):
+    """KL(softmax(target / T) || softmax(logits / T)) per example, in float64."""
+    p, q = softmax(target.astype("float64") / temperature), softmax(logits.astype("float64") / temperature)
+    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
+
+
+def np_attention(feature):
+    """Zagoruyko and Komodakis's attention map: channel mean of squares, flattened, L2-normalized."""
+    a = np.mean(feature.astype("float64") ** 2, axis=-1).reshape(len(feature), -1)
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+
+def np_ce(y, logits):
+    """Cross-entropy of integer labels ``y`` per example, in float64."""
+    return -np.log(softmax(logits.astype("float64"))[np.arange(len(y)), y])
+
+
+def np_subnet_loss(y, logits, target, have, beta, temperature):
+    """Mean CE plus ``beta`` T^2 KL(target || softmax(logits / T)) on the rows where ``have``
+    (GKT's loss; stimulative training's with ``beta`` 0)."""
+    ce = np_ce(y, logits)
+    log_q = np.log(softmax(logits.astype("float64") / temperature))
+    kl = np.sum(np.where(target > 0, target * (np.log(np.maximum(target, 1e-300)) - log_q), 0.0), -1)
+    return np.mean(ce + beta * temperature**2 * np.where(have, kl, 0.0))
+
+
+def significant_digits_match(actual, printed, digits, slack=0.5):
+    """``actual`` agrees with ``printed`` to ``digits`` significant digits."""
+    unit = 10 ** (math.floor(math.log10(abs(printed))) - digits + 1)
+    return abs(actual - printed) <= slack * unit * (1 + 1e-9)
+
+
+def li2021_mflops(depths, num_classes, convention):
+    """``profile``'s "flops" in millions, summed over CIFAR ResNets of ``depths`` (li2021's S_i rows)."""
+    return sum(
+        kd.models.profile(kd.models.cifar_resnet(d, num_classes), convention=convention)["flops"] for d in depths
+    ) / 1e6
+
+
+# tiny networks and data
+
+
+def dense_net(rng, features=6, name=None):
+    """A functional logits model whose output numpy can recompute."""
+    inputs = keras.Input((features,))
+    layer = keras.layers.Dense(CLASSES, name="out")
+    model = keras.Model(inputs, layer(inputs), name=name)
+    layer.set_weights([rng.standard_normal((features, CLASSES)).astype("float32"),
+                       rng.standard_normal(CLASSES).astype("float32")])
+    return model
+
+
+def logits_of(model, x):
+    """``dense_net``'s logits in numpy."""
+    w, b = model.get_layer("out").get_weights()
+    return x @ w + b
+
+
+def tiny_wrn(depth, width, seed):
+    keras.utils.set_random_seed(seed)
+    return kd.models.wide_resnet(depth, width, CLASSES, input_shape=SHAPE)
+
+
+def small_resnet(depth=20, seed=0):
+    """CIFAR ResNet-(6n+2) at 8 px: stages of n blocks, the first of stages 2 and 3 fixed."""
+    keras.utils.set_random_seed(seed)
+    return kd.models.cifar_resnet(depth, CLASSES, input_shape=SHAPE)
+
+
+def image_batch(rng, n=16):
+    """``n`` random float32 images of ``SHAPE`` and integer labels below ``CLASSES``."""
+    return rng.standard_normal((n,) + SHAPE).astype("float32"), rng.integers(0, CLASSES, n)
+
+
+def eq7(parent, q):
+    """tang2024 Eq. 5-7 in numpy: row d is P(k_d = 1..l_d)."""
+    depth = len(parent)
+    rows = []
+    for d, size in enumerate(parent, start=1):
+        u = q ** (depth - d + 1)
+        v = np.array([u ** (size - k + 1) for k in range(1, size + 1)])
+        rows.append(v / v.sum())
+    return rows
+
+
+# files on disk
+
+
+def write_idx(path, array, compress):
+    """``array`` as an idx file of unsigned bytes (gzipped if ``compress``)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def png_bytes(image):
+    import tensorflow as tf
+
+    return tf.io.encode_png(image).numpy()
+
+
+def fake_images(rng, n, size=8):
+    return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def write_folder(root, rng, classes=("cat", "airplane", "dog"), per_class=4):
+    """A train/test image-folder tree of PNGs; returns the images per split."""
+    written = {}
+    for split in ("train", "test"):
+        images, labels = [], []
+        for label, name in enumerate(sorted(classes)):
+            os.makedirs(root / split / name, exist_ok=True)
+            for i in range(per_class):
+                image = fake_images(rng, 1)[0]
+                (root / split / name / f"{i:04d}.png").write_bytes(png_bytes(image))
+                images.append(image)
+                labels.append(label)
+        written[split] = (np.stack(images), np.array(labels))
+    return written
