@@ -28,8 +28,8 @@ import numbers
 import keras
 from keras import ops
 
-from keras_kd import torch_sgd
 from keras_kd.api import register
+from keras_kd.backend import torch_sgd
 from keras_kd.validation import check_number
 
 
@@ -74,7 +74,7 @@ class SGD(keras.optimizers.Optimizer):
         """Keras' decoupled decay is not applied: ``update_step`` couples it."""
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        """On torch, all variables in ``_foreach`` calls (``keras_kd.torch_sgd``)."""
+        """On torch, all variables in ``_foreach`` calls (``keras_kd.backend.torch_sgd``)."""
         if keras.backend.backend() != "torch":
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         torch_sgd.sgd_update(self, grads, trainable_variables, learning_rate)

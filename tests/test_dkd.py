@@ -108,3 +108,10 @@ def test_unlabeled_data_is_refused(batch):
     teacher, student, _ = batch
     with pytest.raises(ValueError, match="DKD needs labels"):
         kd.losses.DKD(warmup_epochs=0).parts(kd.losses.Step(None, None, (student, {}), (teacher, {})))
+
+
+def test_dkd_loss_is_the_batch_mean_of_the_weighted_parts(batch):
+    teacher, student, labels = batch
+    want_tckd, want_nckd, _ = np_decoupled_kd(teacher, student, labels, 4.0)
+    got = kd.losses.dkd_loss(student, teacher, labels, alpha=1.0, beta=8.0, temperature=4.0)
+    np.testing.assert_allclose(float(ops.convert_to_numpy(got)), np.mean(want_tckd + 8.0 * want_nckd), rtol=1e-4)

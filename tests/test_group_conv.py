@@ -193,3 +193,20 @@ def test_native_conv_equals_padded_ops_conv(rng, padding, strides, dilation):
     padded = np.pad(x, [(0, 0), *pads, (0, 0)])
     want = ops.convert_to_numpy(ops.conv(padded, kernel, strides, "valid", dilation_rate=dilation))
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["same", "valid", "symmetric"])
+def test_strided_1x1_conv_with_few_channels_trains(rng, padding):
+    """A 1x1 stride-2 conv on 4 channels equals ops.conv on every other pixel and trains:
+    on torch it runs as a stride-1 conv of the subsampled input (torch 2.13's CPU
+    backward of the strided channels-last one corrupts the heap and aborts)."""
+    x = rng.standard_normal((8, 9, 9, 4)).astype("float32")
+    layer = GroupConv2D(8, 1, groups=1, strides=2, padding=padding)
+    y = ops.convert_to_numpy(layer(x))
+    want = np.einsum("nhwc,cf->nhwf", x[:, ::2, ::2], layer.get_weights()[0][0, 0])
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    model = keras.Sequential([keras.Input(x.shape[1:]), layer, keras.layers.GlobalAveragePooling2D()])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    before = layer.get_weights()[0].copy()
+    model.fit(x, rng.standard_normal((8, 8)).astype("float32"), batch_size=8, verbose=0)
+    assert not np.allclose(layer.get_weights()[0], before)

@@ -25,9 +25,10 @@ updates) returns its step function from ``custom_step``.
 import keras
 
 from keras_kd.api import deserialize_fields, serialize
+from keras_kd.backend import saved_optimizer
+from keras_kd.backend.peer_steps import clear_gradients, run_stateful
 from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.logit_checks import check_compile_arguments, check_logits_model, logits_loss
-from keras_kd.distillers.peer_steps import clear_gradients, run_stateful
 from keras_kd.distillers.roles import RoleSummary
 from keras_kd.distillers.taps import freeze
 from keras_kd.distillers.train_logs import TrainingLogs
@@ -133,7 +134,13 @@ class Trainer(RoleSummary, FitChecks, TrainingLogs, keras.Model):
 
     def compile_from_config(self, config):
         """Re-compiles a loaded trainer (Keras skips models whose ``compile`` is
-        overridden): optimizer, its variables and the compiled metrics."""
+        overridden): optimizer, its variables and the compiled metrics. A built-in
+        optimizer saved on another backend becomes this backend's
+        (``keras_kd.backend.saved_optimizer``). ``jit_compile`` is this backend's
+        default (``"auto"``), not the saved value: it is a choice about the backend
+        that saved the file (JAX saves ``True``, which on torch means ``torch.compile``);
+        call ``compile`` again to choose."""
+        config = {**saved_optimizer.portable(config), "jit_compile": "auto"}
         self.compile(**keras.saving.deserialize_keras_object(config))
         self.optimizer.build(self.trainable_variables)
 

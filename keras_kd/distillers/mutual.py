@@ -24,7 +24,7 @@ from keras import ops
 
 from keras_kd.api import register
 from keras_kd.distillers.base import Trainer
-from keras_kd.distillers.peer_steps import apply_gradients, value_and_grad, without_state_updates
+from keras_kd.backend.peer_steps import apply_gradients, value_and_grad, without_state_updates
 from keras_kd.distillers.taps import logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import sparse_labels, supervised_loss, weighted_mean

@@ -13,36 +13,12 @@ through ``run_subnet``) and ``subnet_loss_parts``.
 
 import keras
 
+from keras_kd.backend.skipped_gradients import give_skipped_blocks_a_zero_gradient, positions_skipped
 from keras_kd.distillers.base import Trainer
 from keras_kd.models.staged import StagedNet
 from keras_kd.validation import check_int
 
 SEED_KEY = "seed_generator_state"
-
-
-def positions_skipped(gates):
-    """torch: positions of the blocks whose gate is off this step (else ``()``)."""
-    if keras.backend.backend() != "torch" or gates is None:
-        return ()
-    return tuple(i for i, gate in enumerate(gates) if gate is not None and not bool(gate))
-
-
-def give_skipped_blocks_a_zero_gradient(model, skipped):
-    """torch: a zero ``.grad`` for the weights of ``model``'s blocks ``skipped``.
-
-    Keras' torch step clears the gradients (to ``None``) before the loss and
-    accumulates into existing ones in ``backward``, so a skipped block's
-    weights end with a zero gradient, as on TensorFlow (``cond``) and JAX
-    (mask), instead of none: the optimizer then updates them alike on every
-    backend (momentum and weight decay still move them)."""
-    if not skipped:
-        return
-    import torch
-
-    for position in skipped:
-        for variable in model.blocks[position].trainable_variables:
-            if variable.value.grad is None:
-                variable.value.grad = torch.zeros_like(variable.value)
 
 
 class SubnetTrainer(Trainer):

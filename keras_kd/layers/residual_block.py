@@ -30,6 +30,12 @@ def batch_norm(name):
     return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
 
+def subsampled_shape(shape, strides):
+    """``shape`` (NHWC) of ``x[:, ::strides, ::strides, :]``."""
+    batch, height, width, channels = shape
+    return batch, *(None if n is None else -(-n // strides) for n in (height, width)), channels
+
+
 def zero_pad_shortcut(x, filters, strides):
     """He et al.'s (he2016) option A shortcut: subsample, then zero-pad the channels."""
     x = x[:, ::strides, ::strides, :]
@@ -157,9 +163,8 @@ class SwitchableResidualBlock(skip.GatedBlock):
         self.projection = []
         if self.residual and not self.can_skip and self.shortcut_type == "conv":
             self.projection.append(
-                layers.Conv2D(
-                    self.filters, 1, strides=self.strides, use_bias=False,
-                    kernel_initializer="he_normal", name="shortcut",
+                layers.Conv2D(  # stride 1 on the subsampled input (see ``_shortcut``)
+                    self.filters, 1, use_bias=False, kernel_initializer="he_normal", name="shortcut",
                 )
             )
             if not self.preactivation:
@@ -172,7 +177,7 @@ class SwitchableResidualBlock(skip.GatedBlock):
             shape = conv.compute_output_shape(shape)
             if not self.preactivation:
                 norm.build(shape)
-        shortcut_shape = input_shape
+        shortcut_shape = subsampled_shape(input_shape, self.strides)
         for layer in self.projection:
             layer.build(shortcut_shape)
             shortcut_shape = layer.compute_output_shape(shortcut_shape)
@@ -194,11 +199,16 @@ class SwitchableResidualBlock(skip.GatedBlock):
         return x, activated
 
     def _shortcut(self, inputs, activated, training):
+        """The identity, option A, or the 1x1 projection as a stride-1 conv of every
+        ``strides``-th pixel (the same products as a strided 1x1 conv; torch 2.13's CPU
+        backward of a strided channels-last 1x1 conv with under 8 input channels
+        corrupts the heap)."""
         if self.can_skip:
             return inputs
         if self.shortcut_type == "pad":
             return zero_pad_shortcut(inputs, self.filters, self.strides)
         x = activated if self.preactivation else inputs
+        x = x[:, :: self.strides, :: self.strides, :]
         for layer in self.projection:
             x = layer(x, training=training)
         return x

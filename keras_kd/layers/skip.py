@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 from keras_kd import config
+from keras_kd.backend import skip_policy
 from keras_kd.validation import check_choice
 
 MODES = config.SKIP_MODES
@@ -34,7 +35,7 @@ def resolve_mode(mode=None):
     mode = config.skip_mode() if mode is None else check_choice(mode, "skip_mode", MODES)
     if mode != "auto":
         return mode
-    return "mask" if keras.backend.backend() == "jax" else "cond"
+    return skip_policy.auto_mode()
 
 
 def gated(run_block, x, gate, state, mode=None):

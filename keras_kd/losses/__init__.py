@@ -7,7 +7,8 @@ from keras_kd.losses.attention import (
     attention_transfer_loss,
     attention_transfer_per_example,
 )
-from keras_kd.losses.dkd import DKD, decoupled_kd
+from keras_kd.losses.dist import DIST, dist_loss, dist_relations
+from keras_kd.losses.dkd import DKD, decoupled_kd, dkd_loss
 from keras_kd.losses.feature_term import FeatureTerm
 from keras_kd.losses.hints import FeatureHint
 from keras_kd.losses.kd import (
@@ -20,7 +21,12 @@ from keras_kd.losses.kd import (
     moonshine_kd_divergence,
 )
 from keras_kd.losses.logit_l2 import LogitL2, logit_l2
+from keras_kd.losses.nst import NST, nst_loss, nst_per_example
+from keras_kd.losses.pkt import PKT, pkt_loss
 from keras_kd.losses.registry import get, names
+from keras_kd.losses.rkd import RKD, rkd_angle_loss, rkd_distance_loss, rkd_loss
 from keras_kd.losses.softmax_l2 import SoftmaxL2, softmax_l2
+from keras_kd.losses.sp import SP, sp_loss
+from keras_kd.losses.standardized_kd import StandardizedKD, standardized_kd_divergence, standardized_kd_loss
 from keras_kd.losses.supervised import supervised_loss, weighted_mean
 from keras_kd.losses.term import DistillationTerm, Step

@@ -52,6 +52,13 @@ def decoupled_kd(teacher_logits, student_logits, labels, temperature=4.0):
     return temperature**2 * tckd, temperature**2 * nckd
 
 
+def dkd_loss(student_logits, teacher_logits, labels, alpha=1.0, beta=8.0, temperature=4.0):
+    """DKD's batch loss ``mean(alpha TCKD + beta NCKD)`` without warm-up (student first, as in
+    mdistiller's ``dkd_loss``; ``decoupled_kd`` takes the teacher first, like ``kd_divergence``)."""
+    tckd, nckd = decoupled_kd(teacher_logits, student_logits, labels, temperature)
+    return ops.mean(check_non_negative(alpha, "alpha") * tckd + check_non_negative(beta, "beta") * nckd)
+
+
 @term
 class DKD(DistillationTerm):
     """Decoupled KD (zhao2022): parts ``tckd`` = ``w alpha TCKD`` and ``nckd`` =

@@ -11,6 +11,8 @@ class FeatureTerm(DistillationTerm):
     of names present in both, or a dict ``{student tap: teacher tap}``.
     """
 
+    same_spatial_size = True  # whether paired maps must agree in height and width
+
     def __init__(self, taps=None, **kwargs):
         super().__init__(**kwargs)
         self.taps_arg = taps
@@ -52,7 +54,7 @@ class FeatureTerm(DistillationTerm):
                         f"channels): {side} tap {tap!r} has shape {tuple(shape)}. "
                         f"Received: taps={self.taps_arg!r}"
                     )
-            if tuple(s_shape[1:3]) != tuple(t_shape[1:3]):
+            if self.same_spatial_size and tuple(s_shape[1:3]) != tuple(t_shape[1:3]):
                 raise ValueError(
                     f"{type(self).__name__} needs equal spatial sizes: student tap "
                     f"{student_tap!r} has shape {tuple(s_shape)}, teacher tap "

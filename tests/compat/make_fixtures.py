@@ -5,9 +5,10 @@ the one ``Trainer`` base of issue 20). To regenerate them, put that code first
 on ``PYTHONPATH`` and run this script from outside the repository (so the
 repository's ``keras_kd`` is not imported instead):
 
-    PYTHONPATH=<checkout of a7780e5> python <repo>/tests/compat/make_fixtures.py
+    PYTHONPATH=<checkout of a7780e5> python <repo>/tests/compat/make_fixtures.py [name ...]
 
-It runs itself once per backend (``KERAS_BACKEND`` tensorflow, jax, torch);
+With case names (e.g. ``dcm_jax``) only those files are written and the other
+entries of ``expected.json`` are kept. It runs itself once per backend (``KERAS_BACKEND`` tensorflow, jax, torch);
 each run builds that backend's cases and records each file's entry in
 ``expected.json``: the backend, the commit, the seeded inputs and the
 predictions of the file's network and of its nested networks. A trainer is
@@ -89,7 +90,7 @@ class Case:
 
 def build_cases(kd, keras):
     """``{case name: (backend, builder)}``; a builder returns a ``Case``."""
-    from keras_kd.models import ResidualNetwork, wide_resnet
+    from keras_kd.models import MobileNetV2, ResidualNetwork, wide_resnet
 
     def narrow(widths=(4, 8), sizes=(1, 1), seed=0, **kwargs):
         keras.utils.set_random_seed(seed)
@@ -121,6 +122,11 @@ def build_cases(kd, keras):
         peers = [narrow((4,), (1,), seed=3, name="peer_wrn"),
                  narrow((4,), (1,), seed=4, preactivation=False, name="peer_resnet")]
         return Case(compiled(kd.MutualDistiller(peers, temperature=2.0)), ("peers[0]", "peers[1]"))
+
+    def dcm():  # 3-stage peers (DCM's heads start at stage1 and stage2), widths of at least 8 (see resnet18)
+        peers = [narrow((8, 8, 8), (1, 1, 1), seed=15, name="dcm_wrn"),
+                 narrow_cifar_resnet(seed=16, sizes=(1, 1, 1), widths=(8, 8, 8), name="dcm_resnet")]
+        return Case(compiled(kd.MutualDistiller(peers, auxiliary=True)), ("peers[0]", "peers[1]"))
 
     def subnet_trainer(trainer_class, **kwargs):
         trainer = trainer_class(narrow_cifar_resnet(seed=5, sizes=(2, 1), name="net"), seed=0, **kwargs)
@@ -159,6 +165,17 @@ def build_cases(kd, keras):
     def wrn_g2():
         return zoo(narrow((8, 16), seed=12, block="G(2)", name="wrn_g2"))
 
+    def mobilenet_v2():  # jha2020's CIFAR MobileNetV2 layout at narrow widths
+        keras.utils.set_random_seed(17)
+        return zoo(MobileNetV2(CLASSES, stages=((1, 4, 1, 1), (6, 8, 2, 2)), head_filters=16,
+                               input_shape=IMAGE_SHAPE, name="mobilenet_v2"))
+
+    def resnet18_layout():  # resnet18's post-activation 4-stage layout with conv shortcuts, narrow
+        # widths of at least 8: torch 2.13 on CPU corrupts its heap in the backward pass of a
+        # channels-last 1x1 stride-2 conv with fewer than 8 input channels (Keras' Conv2D shortcut)
+        return zoo(narrow((8, 8, 16, 16), (1, 1, 1, 1), seed=18, preactivation=False, shortcut="conv",
+                          name="resnet18"))
+
     return {
         "distiller": ("tensorflow", distiller),
         "mutual": ("tensorflow", mutual),
@@ -172,6 +189,9 @@ def build_cases(kd, keras):
         "cifar_resnet": ("tensorflow", lambda: zoo(narrow_cifar_resnet(seed=14, name="resnet"))),
         "group_conv_net": ("tensorflow", group_conv_net),
         "gkt_jax": ("jax", lambda: subnet_trainer(kd.GKT, num_examples=TRAIN["examples"])),
+        "dcm_jax": ("jax", dcm),
+        "mobilenet_v2": ("tensorflow", mobilenet_v2),
+        "resnet18_torch": ("torch", resnet18_layout),
         "group_conv_net_jax": ("jax", group_conv_net),
         "distiller_torch": ("torch", distiller),
         "wrn_g2_torch": ("torch", wrn_g2),
@@ -210,8 +230,9 @@ def write_case(kd, keras, name, case):
     return entry
 
 
-def write_backend(backend):
-    """Writes this backend's cases and merges their entries into expected.json."""
+def write_backend(backend, names=()):
+    """Writes this backend's cases (only ``names`` if given) and merges their entries
+    into expected.json."""
     import keras
 
     import keras_kd as kd
@@ -223,7 +244,7 @@ def write_backend(backend):
         with open(EXPECTED) as file:
             expected = json.load(file)
     for name, (case_backend, build) in build_cases(kd, keras).items():
-        if case_backend == backend:
+        if case_backend == backend and (not names or name in names):
             expected[f"{name}.keras"] = write_case(kd, keras, name, build())
     with open(EXPECTED, "w") as file:
         json.dump(dict(sorted(expected.items())), file, indent=1)
@@ -236,13 +257,15 @@ def main(argv):
             f"These fixtures come from the code before the Trainer base (commit {COMMIT}); put it first "
             "on PYTHONPATH. Received: a keras_kd with keras_kd.distillers.base"
         )
-    if len(argv) > 1:
-        return write_backend(argv[1])
-    if os.path.exists(EXPECTED):  # every entry is written anew
+    if argv[1:2] == ["--backend"]:
+        return write_backend(argv[2], argv[3:])
+    names = argv[1:]
+    if not names and os.path.exists(EXPECTED):  # every entry is written anew
         os.remove(EXPECTED)
     for backend in BACKENDS:
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        subprocess.run([sys.executable, os.path.abspath(__file__), backend], env=env, check=True)
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--backend", backend, *names], env=env,
+                       check=True)
 
 
 if __name__ == "__main__":
