@@ -3,7 +3,9 @@
 Each suite runs in a fresh process per backend, warms up, times repeats
 interleaved and reports median and spread. Results of the suites run are
 merged into ``results.json`` (others kept), and ``RESULTS.md`` is rendered
-from it with the machine, versions and date.
+from it with the machine, versions and date of the last run, and each
+section's own CPU (suites run at different times may have run on different
+hosts).
 
     python -m benchmarks.run --suite all
     python -m benchmarks.run --suite kd_overhead,backends --backends torch --repeats 2
@@ -73,8 +75,10 @@ def run_suite(name):
     params = suite_params(name, module, FLAGS.repeats, FLAGS.param)
     start, load = time.time(), os.getloadavg()[0]
     results = common.run_per_backend(module.__name__, FLAGS.backends, params)
+    host = machine.describe()
     entry = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu": f"{host['cpu']}, {host['cores']} cores",
         "seconds": round(time.time() - start, 1),
         "load_average": [round(load, 2), round(os.getloadavg()[0], 2)],
         "params": params,
@@ -101,7 +105,8 @@ def render(record):
         lines += [
             "", f"## {name}", "",
             f"{entry['date']}, {entry['seconds']:.0f} s, load average "
-            f"{entry['load_average'][0]} -> {entry['load_average'][1]}.", "",
+            f"{entry['load_average'][0]} -> {entry['load_average'][1]}"
+            f"{', on ' + entry['cpu'] if 'cpu' in entry else ''}.", "",
             f"    python -m benchmarks.run --suite {name} --backends {','.join(entry['results'])} "
             f"{params}", "",
             module.report(entry["results"], entry["params"]),

@@ -23,6 +23,7 @@ import keras
 
 from keras_kd import optimizers, schedules
 from keras_kd.data.pipeline import GRADAUG_CIFAR_SCALES
+from keras_kd.models.registry import recipe_family
 from keras_kd.validation import check_choice
 
 SCHEDULES = ("multistep", "cosine", "exponential")
@@ -179,12 +180,10 @@ FAMILY_FALLBACKS = {"li2021": {"wrn": "resnet", "resnet18": "resnet"}, "tang2024
 
 
 def model_family(model_name):
-    """The recipe family of a zoo registry name: ``wrn``, ``resnet18``, ``resnet`` or ``mobilenetv2``."""
-    name = str(model_name).lower()
-    for prefix, family in (("wrn", "wrn"), ("resnet-18", "resnet18"), ("resnet", "resnet"), ("mobilenet", "mobilenetv2")):
-        if name.startswith(prefix):
-            return family
-    raise ValueError(f"No recipe family for model {model_name!r}: expected a wrn-, resnet- or mobilenet name.")
+    """The recipe family of a zoo registry name (``keras_kd.models.get_model``): ``wrn``,
+    ``resnet18`` (the CIFAR-stem ImageNet layouts, jha2020's ResNet-18), ``resnet`` (CIFAR
+    ResNets), ``mobilenetv2`` or ``imagenet-resnet``; raises ValueError for other names."""
+    return recipe_family(model_name)
 
 
 def get_recipe(paper, model_name=None, family=None):

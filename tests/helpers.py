@@ -153,3 +153,25 @@ def write_folder(root, rng, classes=("cat", "airplane", "dog"), per_class=4):
                 labels.append(label)
         written[split] = (np.stack(images), np.array(labels))
     return written
+
+
+class TrainableFeatures(keras.Model):
+    """Student and teacher features as trainable weights; the loss is ``loss_fn(student, teacher)``."""
+
+    def __init__(self, loss_fn, student, teacher):
+        super().__init__()
+        self.loss_fn = loss_fn
+        self.student = self.add_weight(shape=student.shape, initializer=keras.initializers.Constant(student))
+        self.teacher = self.add_weight(shape=teacher.shape, initializer=keras.initializers.Constant(teacher))
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return self.loss_fn(self.student, self.teacher)
+
+    def step(self):
+        """One SGD step of rate 1; the student and teacher weights after it, in numpy."""
+        self.compile(optimizer=keras.optimizers.SGD(1.0))
+        self.train_on_batch(np.zeros((1, 1), "float32"), np.zeros(1, "float32"))
+        return to_np(self.student), to_np(self.teacher)

@@ -32,13 +32,14 @@ def test_report_gives_ratios_and_spread():
 
 
 def test_results_md_is_written_atomically_from_the_record(tmp_path):
-    entry = {"date": "2026-01-01T00:00:00", "seconds": 3.0, "load_average": [0.1, 0.2],
+    entry = {"date": "2026-01-01T00:00:00", "cpu": "Some CPU, 2 cores", "seconds": 3.0, "load_average": [0.1, 0.2],
              "params": {"batch": 64, "repeats": 5}, "results": kd_results()}
     record = {"machine": machine.describe(), "suites": {"kd_overhead": entry}}
     path = tmp_path / "RESULTS.md"
     run.write_text(str(path), run.render(record))
     text = path.read_text()
     assert "cores" in text and "keras" in text
+    assert "load average 0.1 -> 0.2, on Some CPU, 2 cores." in text
     assert ("python -m benchmarks.run --suite kd_overhead --backends torch "
             "--param kd_overhead.batch=64") in text
     assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]

@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 import keras_kd as kd
-from tests.helpers import CLASSES, softmax
+from tests.helpers import CLASSES, TrainableFeatures, softmax
 
 
 def np_pearson(a, b):
@@ -57,3 +57,17 @@ def test_term_parts_average_to_the_loss_and_train(rng, logits):
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         kd.losses.DIST(**kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the teacher's, as it should be
+def test_a_one_example_batch_has_finite_gradients(rng):
+    """The intra-class part of one example correlates constant vectors: its value is the
+    code's (T^2: a zero correlation), its gradient finite (the code's is NaN on JAX and torch)."""
+    student, teacher = (rng.standard_normal((1, CLASSES)).astype("float32") for _ in range(2))
+    inter, intra = kd.losses.dist_relations(student, teacher, temperature=2.0)
+    np.testing.assert_allclose(ops.convert_to_numpy(intra), np.full(CLASSES, 4.0), rtol=1e-6)
+    want_inter, _, _ = np_dist(student, teacher, 1.0, 1.0, 2.0)
+    np.testing.assert_allclose(ops.convert_to_numpy(inter), want_inter, rtol=1e-4)
+    new_student, new_teacher = TrainableFeatures(kd.losses.dist_loss, student, teacher).step()
+    np.testing.assert_array_equal(new_teacher, teacher)
+    assert np.isfinite(new_student).all() and not np.allclose(new_student, student)

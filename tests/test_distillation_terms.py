@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 from keras_kd import losses
-from tests.helpers import np_attention, np_kl, softmax, to_np
+from tests.helpers import TrainableFeatures, np_attention, np_kl, softmax, to_np
 
 SHAPES = ((10, 10, 3), None)
 
@@ -209,3 +209,15 @@ def test_unknown_tap_names_the_tap(logits, features):
         losses.AttentionTransfer(taps=["stage9"]).connect(
             shapes_of(logits[0], fs), shapes_of(logits[1], ft)
         )
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the teacher's, as it should be
+def test_attention_transfer_of_an_all_zero_map_has_finite_gradients(rng):
+    student = rng.standard_normal((2, 4, 4, 3)).astype("float32")
+    student[0] = 0.0  # every channel of one example dead after a ReLU
+    teacher = rng.standard_normal((2, 4, 4, 5)).astype("float32")
+    loss = lambda s, t: losses.attention_transfer_loss([s], [t])  # noqa: E731
+    new_student, new_teacher = TrainableFeatures(loss, student, teacher).step()
+    np.testing.assert_array_equal(new_teacher, teacher)
+    np.testing.assert_array_equal(new_student[0], 0.0)
+    assert np.isfinite(new_student).all() and not np.allclose(new_student[1], student[1])

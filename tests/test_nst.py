@@ -7,6 +7,7 @@ import pytest
 from keras import ops
 
 import keras_kd as kd
+from tests.helpers import TrainableFeatures
 
 
 def np_nst(student, teacher):
@@ -57,3 +58,14 @@ def test_term_sums_weighted_taps(maps):
 def test_bad_weight_is_named():
     with pytest.raises(ValueError, match=re.escape("weight=-1.0")):
         kd.losses.NST(weight=-1.0)
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the teacher's, as it should be
+def test_a_dead_channel_has_finite_gradients(rng):
+    student = rng.standard_normal((2, 4, 4, 3)).astype("float32")
+    student[..., 1] = 0.0  # a dead ReLU channel
+    teacher = rng.standard_normal((2, 4, 4, 5)).astype("float32")
+    new_student, new_teacher = TrainableFeatures(kd.losses.nst_loss, student, teacher).step()
+    np.testing.assert_array_equal(new_teacher, teacher)
+    np.testing.assert_array_equal(new_student[..., 1], 0.0)
+    assert np.isfinite(new_student).all() and not np.allclose(new_student[..., 0], student[..., 0])

@@ -5,12 +5,10 @@ import re
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 import keras_kd as kd
 from keras_kd.losses.pkt import PKT, pkt_loss
-from keras_kd.losses.relations import l2_normalize
-from tests.helpers import CLASSES, to_np
+from tests.helpers import CLASSES, TrainableFeatures, to_np
 
 
 def np_pkt(student, teacher, eps=1e-7):
@@ -36,28 +34,6 @@ def test_pkt_loss_and_term_equal_numpy(rng, scale):
     np.testing.assert_allclose(to_np(per_example), np.full(6, 2.0 * want), rtol=1e-4, atol=1e-8)
 
 
-class TrainableFeatures(keras.Model):
-    """Student and teacher features as trainable weights; the loss is ``loss_fn(student, teacher)``."""
-
-    def __init__(self, loss_fn, student, teacher):
-        super().__init__()
-        self.loss_fn = loss_fn
-        self.student = self.add_weight(shape=student.shape, initializer=keras.initializers.Constant(student))
-        self.teacher = self.add_weight(shape=teacher.shape, initializer=keras.initializers.Constant(teacher))
-
-    def call(self, inputs):
-        return inputs
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return self.loss_fn(self.student, self.teacher)
-
-    def step(self):
-        """One SGD step of rate 1; the student and teacher weights after it, in numpy."""
-        self.compile(optimizer=keras.optimizers.SGD(1.0))
-        self.train_on_batch(np.zeros((1, 1), "float32"), np.zeros(1, "float32"))
-        return to_np(self.student), to_np(self.teacher)
-
-
 @pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the teacher's, as it should be
 def test_a_zero_row_has_finite_gradients_and_the_teacher_none(rng):
     student = rng.standard_normal((4, 3)).astype("float32")
@@ -67,16 +43,6 @@ def test_a_zero_row_has_finite_gradients_and_the_teacher_none(rng):
     np.testing.assert_array_equal(new_teacher, teacher)
     assert np.isfinite(new_student).all()
     assert not np.allclose(new_student[1:], student[1:])
-
-
-def test_l2_normalize_keeps_a_zero_vector_zero_with_a_zero_gradient(rng):
-    x = np.concatenate([np.zeros((1, 3)), rng.standard_normal((2, 3)), [[1e-13, 0.0, 0.0]]]).astype("float32")
-    want = x / np.maximum(np.linalg.norm(x.astype("float64"), axis=1, keepdims=True), 1e-12)
-    np.testing.assert_allclose(to_np(l2_normalize(x)), want, rtol=1e-6)
-    weights = rng.standard_normal((4, 3)).astype("float32")
-    new_x, _ = TrainableFeatures(lambda s, t: ops.sum(l2_normalize(s) * t), x[:3], weights[:3]).step()
-    np.testing.assert_array_equal(new_x[0], 0.0)
-    assert np.isfinite(new_x).all() and not np.allclose(new_x[1:], x[1:3])
 
 
 def test_get_config_round_trips_and_the_name_finds_the_class():

@@ -72,8 +72,8 @@ def test_tang2024_scales_cifar_batches_to_gradaugs_resolutions():
     "paper, model, key",
     [
         ("crowley2018", "wrn-40-2", "crowley2018/wrn"),
-        ("jha2020", "resnet-18", "jha2020/resnet18"),
-        ("jha2020", "mobilenetv2", "jha2020/mobilenetv2"),
+        ("jha2020", "cifar-resnet-18", "jha2020/resnet18"),
+        ("jha2020", "mobilenet-v2", "jha2020/mobilenetv2"),
         ("li2021", "resnet-110", "li2021/resnet"),
         ("li2021", "wrn-16-2", "li2021/resnet"),
         ("tang2024", "resnet-32", "tang2024/resnet"),
@@ -88,8 +88,10 @@ def test_get_recipe_by_model_name(paper, model, key):
 def test_unknown_recipes_are_named():
     with pytest.raises(ValueError, match="No recipe 'crowley2018/resnet'"):
         kd.recipes.get_recipe("crowley2018", "resnet-20")
-    with pytest.raises(ValueError, match="No recipe family for model 'vgg-16'"):
+    with pytest.raises(ValueError, match="Unknown model name.*name='vgg-16'"):
         kd.recipes.get_recipe("li2021", "vgg-16")
+    with pytest.raises(ValueError, match="No recipe 'tang2024/imagenet-resnet'"):  # the CIFAR recipes only
+        kd.recipes.get_recipe("tang2024", "resnet-50")
 
 
 def test_scaled_recipe_keeps_the_fractions_and_the_total_decay():
@@ -107,7 +109,7 @@ SCRIPT_RECIPES = [
     ("distill", [], "crowley2018/wrn", "crowley2018/wrn"),
     ("moonshine", [], "crowley2018/wrn", "crowley2018/wrn"),
     ("residual_kd", [], "jha2020/wrn", "jha2020/wrn"),
-    ("residual_kd", ["--network", "resnet-18"], "jha2020/resnet18", "jha2020/resnet18"),
+    ("residual_kd", ["--network", "cifar-resnet-18"], "jha2020/resnet18", "jha2020/resnet18"),
     ("gkt", [], "tang2024/resnet", "tang2024/resnet"),
     ("gkt", ["--model", "wrn-28-10"], "tang2024/wrn", "tang2024/wrn"),
     ("reskd", [], "li2021/resnet", "li2021/resnet"),

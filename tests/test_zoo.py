@@ -11,6 +11,7 @@ from keras_kd.models import (
     ResidualNetwork,
     cifar_resnet,
     get_model,
+    imagenet_resnet,
     list_models,
     mobilenet_v2,
     resnet18,
@@ -30,7 +31,14 @@ def redundant_biases(model):
     return {w.path for w in model.trainable_weights if w.path.endswith("bias") and "logits" not in w.path}
 
 
-@pytest.mark.parametrize("name", list_models())
+# Listed networks of over ~10 M parameters: their tiny-input step takes seconds, run once (heavy).
+LARGE = {"resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152", "cifar-resnet-18", "cifar-resnet-34",
+         "cifar-resnet-50"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.heavy) if name in LARGE else name for name in list_models()]
+)
 def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng, name):
     model = get_model(name, num_classes=5, input_shape=TINY)
     x = rng.standard_normal((4,) + TINY).astype("float32")
@@ -55,9 +63,45 @@ def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng,
 def test_registry_names_build_the_papers_models():
     assert get_model("WRN-40-2", 10, block="G(4)").get_config()["block"] == "G(4)"
     assert get_model("resnet-110", 10).stage_sizes == [18, 18, 18]
-    assert get_model("resnet-18", 100).stage_widths == [64, 128, 256, 512]
+    assert get_model("cifar-resnet-18", 100).stage_widths == [64, 128, 256, 512]
     assert isinstance(get_model("mobilenet-v2", 100, block="g2"), MobileNetV2)
-    assert {"wrn-40-2", "resnet-110", "resnet-18", "mobilenet-v2"} <= set(list_models())
+    assert {"wrn-40-2", "resnet-110", "cifar-resnet-18", "resnet8x4", "mobilenet-v2"} <= set(list_models())
+
+
+@pytest.mark.heavy
+def test_imagenet_names_build_imagenet_networks():
+    resnet50 = get_model("resnet-50", 1000)
+    config = resnet50.get_config()
+    assert (config["stem"], config["block"], config["stage_sizes"]) == ("imagenet", "B(4)", [3, 4, 6, 3])
+    assert resnet50.stage_widths == [256, 512, 1024, 2048] and resnet50.input_shape_arg == (224, 224, 3)
+    taps = resnet50.tap_shapes
+    assert [taps[f"stage{i}"][1:] for i in (1, 2, 3, 4)] == [(56, 56, 256), (28, 28, 512), (14, 14, 1024), (7, 7, 2048)]
+    cifar = get_model("cifar-resnet-50", 100)
+    assert cifar.get_config()["stem"] == "cifar" and cifar.tap_shapes["stage4"][1:] == (4, 4, 2048)
+
+
+def test_benchmark_names_build_the_benchmarks_networks():
+    option_a, option_b = get_model("resnet-8", 10), get_model("resnet8", 10)
+    assert (option_a.get_config()["shortcut"], option_b.get_config()["shortcut"]) == ("pad", "conv")
+    wide = get_model("resnet8x4", 100)
+    assert (wide.stem_filters, wide.stage_widths, wide.name) == (32, [64, 128, 256], "resnet8x4")
+
+
+@pytest.mark.parametrize("name, reason", [("resnet-164", "pre-activation bottleneck"),
+                                          ("RESNET-1001", "pre-activation bottleneck"),
+                                          ("resnet-8x4", "Did you mean 'resnet8x4'"),
+                                          ("wrn_40_2", "Did you mean 'wrn-40-2'")])
+def test_names_that_mean_another_network_are_refused_with_the_fix(name, reason):
+    with pytest.raises(ValueError, match=reason) as error:
+        get_model(name, 10)
+    assert f"name={name!r}" in str(error.value)
+
+
+def test_list_models_names_each_networks_source():
+    sources = list_models(sources=True)
+    assert list(sources) == list_models()
+    assert "option-A" in sources["resnet-20"] and "RepDistiller" in sources["resnet20"]
+    assert "torchvision" in sources["resnet-50"] and "jha2020" in sources["cifar-resnet-18"]
 
 
 @pytest.mark.parametrize("name", ["vgg-16", "wrn-40", "resnet", "", None])
@@ -74,6 +118,10 @@ def test_unknown_model_name_names_the_value(name):
         (lambda: mobilenet_v2(10, block="B(2)"), "block='B(2)'"),
         (lambda: mobilenet_v2(10, block="g3"), "groups=3"),
         (lambda: resnet18(0), "num_classes=0"),
+        (lambda: imagenet_resnet(20, 10), "depth=20"),
+        (lambda: imagenet_resnet(18, 10, stem="tiny"), "stem='tiny'"),
+        (lambda: cifar_resnet(20, 10, widths=(16, 32, 64)), "widths=[16, 32, 64]"),
+        (lambda: ResidualNetwork(stem="imagenet"), "preactivation=True"),
     ],
 )
 def test_bad_builder_arguments_name_argument_and_value(build, message):
@@ -84,6 +132,8 @@ def test_bad_builder_arguments_name_argument_and_value(build, message):
 BUILDERS = {
     "cifar_resnet": lambda **kw: cifar_resnet(8, 5, input_shape=TINY, **kw),
     "resnet18": lambda **kw: resnet18(5, input_shape=TINY, **kw),
+    "imagenet_resnet": lambda **kw: ResidualNetwork((8, 16), (1, 1), 5, stem_filters=8, stem="imagenet",
+                                                    preactivation=False, input_shape=TINY, **kw),
     "mobilenet_v2": lambda **kw: mobilenet_v2(5, input_shape=TINY, **kw),
 }
 

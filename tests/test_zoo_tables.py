@@ -1,8 +1,8 @@
-"""Counts of the zoo's ResNets and MobileNetV2 against the papers' tables."""
+"""Counts of the zoo's networks against the papers' tables and the reference implementations."""
 
 import pytest
 
-from keras_kd.models import cifar_resnet, mobilenet_v2, profile, resnet18, wide_resnet
+from keras_kd.models import cifar_resnet, get_model, mobilenet_v2, profile, resnet18, wide_resnet
 from tests.helpers import JHA_COLUMNS, li2021_mflops, significant_digits_match
 
 
@@ -62,11 +62,11 @@ def test_option_b_projection_shortcuts_add_their_convs_and_norms():
 
 # jha2020 Tables 9 (params, M) and 8 (FLOPs, M) for ResNet-18 and MobileNetV2.
 JHA = {
-    ("resnet-18", "R"): (
+    ("cifar-resnet-18", "R"): (
         "6.57 4.01 2.74 2.1 1.49 1.52 1.58 1.71 1.95",
         "328.5 198.7 133.8 101.4 73.1 77.26 85.59 102.3 135.6",
     ),
-    ("resnet-18", "NR"): (
+    ("cifar-resnet-18", "NR"): (
         "6.39 3.84 2.56 1.93 1.32 1.35 1.41 1.53 1.78",
         "322.2 192.4 127.5 95.08 66.8 70.97 79.3 95.96 129.3",
     ),
@@ -82,7 +82,7 @@ JHA = {
 # MobileNetV2 G2: 67,714,944 multiply-adds print as 67.71, the table says
 # 67.72 (51 multiply-adds short of the rounding edge); checked to one unit.
 ONE_UNIT = {("mobilenet-v2", "G2")}
-BUILDERS = {"resnet-18": resnet18, "mobilenet-v2": mobilenet_v2}
+BUILDERS = {"cifar-resnet-18": resnet18, "mobilenet-v2": mobilenet_v2}
 
 
 def jha_cases():
@@ -99,3 +99,71 @@ def test_jha_tables_8_and_9_resnet18_and_mobilenet_v2(net, variant, column, para
     assert significant_digits_match(counts["trainable_params"] / 1e6, params, 3)
     slack = 1.0 if (net, column) in ONE_UNIT else 0.5
     assert significant_digits_match(counts["flops"] / 1e6, flops, 4, slack), counts["flops"]
+
+
+# torchvision's models/resnet.py, the "Params" of its ImageNet weights' documentation (1000 classes):
+# resnet18 11,689,512; resnet34 21,797,672; resnet50 25,557,032; resnet101 44,549,160; resnet152 60,192,808.
+TORCHVISION = {18: 11689512, 34: 21797672, 50: 25557032, 101: 44549160, 152: 60192808}
+
+
+def head_change(depth, classes):
+    """Parameters the dense head loses going from 1000 classes to ``classes``."""
+    features = 512 if depth in (18, 34) else 2048
+    return (features + 1) * (1000 - classes)
+
+
+# torchvision's documentation, "GFLOPS" of each ImageNet weight (multiply-adds at 224 px, as printed).
+TORCHVISION_GFLOPS = {18: ("1.81", 3), 34: ("3.66", 3), 50: ("4.09", 3), 101: ("7.8", 2), 152: ("11.51", 4)}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("depth", list(TORCHVISION))
+def test_imagenet_resnets_have_torchvisions_parameter_counts_and_flops(depth):
+    for classes in (10, 100, 1000):
+        model = get_model(f"resnet-{depth}", classes, input_shape=(64, 64, 3))
+        assert profile(model)["trainable_params"] == TORCHVISION[depth] - head_change(depth, classes), classes
+    printed, digits = TORCHVISION_GFLOPS[depth]
+    assert significant_digits_match(profile(get_model(f"resnet-{depth}", 1000))["flops"] / 1e9, float(printed), digits)
+
+
+# HobbitLong/RepDistiller models/: sum(p.numel() for p in model.parameters()) of its CIFAR networks
+# at 10 / 100 classes (resnet.py, resnetv2.py's ResNet50 for the CIFAR-stem ResNet-50, wrn.py).
+REPDISTILLER = {
+    "resnet8": (78042, 83892),
+    "resnet14": (175258, 181108),
+    "resnet20": (272474, 278324),
+    "resnet32": (466906, 472756),
+    "resnet44": (661338, 667188),
+    "resnet56": (855770, 861620),
+    "resnet110": (1730714, 1736564),
+    "resnet8x4": (1210410, 1233540),
+    "resnet32x4": (7410730, 7433860),
+    "cifar-resnet-50": (23520842, 23705252),
+    "wrn-16-1": (175066, 180916),
+    "wrn-16-2": (691674, 703284),
+    "wrn-40-1": (563930, 569780),
+    "wrn-40-2": (2243546, 2255156),
+}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", list(REPDISTILLER))
+def test_benchmark_zoo_has_repdistillers_parameter_counts(name):
+    for classes, count in zip((10, 100), REPDISTILLER[name]):
+        assert profile(get_model(name, classes))["trainable_params"] == count, classes
+
+
+@pytest.mark.heavy
+def test_cifar_resnet_18_is_imagenet_resnet_18_with_the_cifar_stem():
+    """The 7x7 stem conv (9,408 weights) becomes a 3x3 one (1,728): kuangliu/pytorch-cifar's ResNet18, 11,173,962
+    at 10 classes."""
+    count = profile(get_model("cifar-resnet-18", 10))["trainable_params"]
+    assert count == TORCHVISION[18] - head_change(18, 10) - 7 * 7 * 3 * 64 + 3 * 3 * 3 * 64 == 11173962
+
+
+@pytest.mark.heavy
+def test_li2021_table_7_cifar_resnet_50_mflops():
+    """li2021 Table VII: ResNet50, 1305 / 1306 MFLOPs on CIFAR-10 / CIFAR-100. li2021's convention gives
+    1304.69 / 1304.88: CIFAR-10's integer is reproduced; CIFAR-100's 1306 is not (0.6 M above; the head adds
+    0.18 M), and an ImageNet-stem ResNet-50 would have 86."""
+    assert round(profile(get_model("cifar-resnet-50", 10), convention="li2021")["flops"] / 1e6) == 1305

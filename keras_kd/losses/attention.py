@@ -10,14 +10,14 @@ reference code -- and this library -- use the mean of squares.
 from keras import ops
 
 from keras_kd.losses.feature_term import FeatureTerm
+from keras_kd.losses.norms import l2_normalize
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative
 
-NORM_EPSILON = 1e-12  # as torch.nn.functional.normalize
-
 
 def attention_map(feature_map):
-    """The normalized spatial attention map, shape (B, H*W), in float32."""
+    """The normalized spatial attention map, shape (B, H*W), in float32 (an all-zero map
+    stays zero, with a zero gradient: ``losses.norms.l2_normalize``)."""
     x = ops.cast(feature_map, "float32")
     if len(x.shape) != 4:
         raise ValueError(
@@ -25,9 +25,13 @@ def attention_map(feature_map):
             f"maps. Received: shape={tuple(x.shape)}"
         )
     energy = ops.mean(ops.square(x), axis=-1)
-    flat = ops.reshape(energy, (ops.shape(x)[0], -1))
-    norm = ops.sqrt(ops.sum(ops.square(flat), axis=-1, keepdims=True))
-    return flat / ops.maximum(norm, NORM_EPSILON)
+    return l2_normalize(ops.reshape(energy, (ops.shape(x)[0], -1)))
+
+
+def attention_difference(student_map, teacher_map):
+    """One tap's per-example mean over H*W of ``(a_s - a_t)^2``; no gradient into the teacher."""
+    a_t = ops.stop_gradient(attention_map(teacher_map))
+    return ops.mean(ops.square(attention_map(student_map) - a_t), axis=-1)
 
 
 def attention_transfer_per_example(student_features, teacher_features):
@@ -38,12 +42,7 @@ def attention_transfer_per_example(student_features, teacher_features):
             "Pass the same non-zero number of student and teacher feature maps. "
             f"Received: {len(student_features)} student, {len(teacher_features)} teacher"
         )
-    total = 0.0
-    for student, teacher in zip(student_features, teacher_features):
-        a_s = attention_map(student)
-        a_t = ops.stop_gradient(attention_map(teacher))
-        total = total + ops.mean(ops.square(a_s - a_t), axis=-1)
-    return total
+    return sum(attention_difference(s, t) for s, t in zip(student_features, teacher_features))
 
 
 def attention_transfer_loss(student_features, teacher_features):
@@ -79,9 +78,7 @@ class AttentionTransfer(FeatureTerm):
         self.beta = check_non_negative(beta, "beta")
 
     def per_example(self, student, teacher, y):
-        s_maps = [student[1][s] for s, _ in self.pairs]
-        t_maps = [teacher[1][t] for _, t in self.pairs]
-        return self.beta * attention_transfer_per_example(s_maps, t_maps)
+        return self.beta * self.sum_over_pairs(attention_difference, student, teacher)
 
     def get_config(self):
         return {**super().get_config(), "beta": self.beta}

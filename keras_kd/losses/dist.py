@@ -15,6 +15,7 @@ part relates the examples of a batch (per replica under data parallelism).
 from keras import ops
 
 from keras_kd.losses.kd import check_temperature
+from keras_kd.losses.norms import l2_norm
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import DistillationTerm
 from keras_kd.validation import check_non_negative
@@ -23,10 +24,15 @@ PEARSON_EPSILON = 1e-8
 
 
 def pearson(a, b, axis):
-    """Pearson correlation of ``a`` and ``b`` along ``axis`` (the code's centred cosine)."""
+    """Pearson correlation of ``a`` and ``b`` along ``axis`` (the code's centred cosine).
+
+    Each norm is floored at 1e-12 (``losses.norms.l2_norm``): the code's value wherever a
+    norm is above it, and a finite gradient for a constant vector (a one-example batch's
+    intra-class part), where the code's ``sqrt`` gives NaN on JAX and torch.
+    """
     a = a - ops.mean(a, axis=axis, keepdims=True)
     b = b - ops.mean(b, axis=axis, keepdims=True)
-    norms = ops.sqrt(ops.sum(a * a, axis=axis)) * ops.sqrt(ops.sum(b * b, axis=axis))
+    norms = ops.squeeze(l2_norm(a, axis=axis) * l2_norm(b, axis=axis), axis=axis)
     return ops.sum(a * b, axis=axis) / (norms + PEARSON_EPSILON)
 
 

@@ -63,5 +63,10 @@ class FeatureTerm(DistillationTerm):
         self.pairs = pairs
         self.taps = tuple(pairs)
 
+    def sum_over_pairs(self, pair_loss, student, teacher):
+        """``sum over the tap pairs of pair_loss(student map, teacher map)``, from the two
+        networks' ``(logits, {tap: tensor})``."""
+        return sum(pair_loss(student[1][s], teacher[1][t]) for s, t in self.pairs)
+
     def get_config(self):
         return {**super().get_config(), "taps": self.taps_arg}

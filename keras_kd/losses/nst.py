@@ -13,19 +13,17 @@ stages' spatial sizes must agree.
 from keras import ops
 
 from keras_kd.losses.feature_term import FeatureTerm
+from keras_kd.losses.norms import l2_normalize
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative
 
-NORM_FLOOR = 1e-12
-
 
 def _channel_patterns(features):
-    """``(batch, channels, H*W)`` of an NHWC map, each channel's pattern L2-normalized."""
+    """``(batch, channels, H*W)`` of an NHWC map, each channel's pattern L2-normalized (an
+    all-zero channel, e.g. a dead ReLU, stays zero with a zero gradient)."""
     features = ops.cast(features, "float32")
     batch, height, width, channels = ops.shape(features)
-    patterns = ops.transpose(ops.reshape(features, (batch, height * width, channels)), (0, 2, 1))
-    norms = ops.sqrt(ops.sum(patterns * patterns, axis=-1, keepdims=True))
-    return patterns / ops.maximum(norms, NORM_FLOOR)
+    return l2_normalize(ops.transpose(ops.reshape(features, (batch, height * width, channels)), (0, 2, 1)))
 
 
 def _mean_kernel(a, b):
@@ -73,7 +71,7 @@ class NST(FeatureTerm):
         self.weight = check_non_negative(weight, "weight")
 
     def per_example(self, student, teacher, y):
-        return self.weight * sum(nst_per_example(student[1][s], teacher[1][t]) for s, t in self.pairs)
+        return self.weight * self.sum_over_pairs(nst_per_example, student, teacher)
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight}

@@ -12,8 +12,9 @@ from it. The relations are taken within the batch (per replica under data parall
 
 from keras import ops
 
+from keras_kd.losses.norms import l2_norm
 from keras_kd.losses.registry import term
-from keras_kd.losses.relations import TapTerm, flatten_pair, l2_norm, per_batch
+from keras_kd.losses.relations import TapTerm, flatten_pair, per_batch
 from keras_kd.validation import check_non_negative, check_number
 
 def _similarity_distributions(x, eps):

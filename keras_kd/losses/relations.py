@@ -1,12 +1,10 @@
 """What the batch-relational terms (``pkt``, ``rkd``, ``sp``) share: flattened feature pairs,
-L2 norms with finite gradients at zero vectors, a batch scalar as per-example losses, and
-``TapTerm``, a term over one tap both networks offer."""
+a batch scalar as per-example losses, and ``TapTerm``, a term over one tap both networks
+offer (their L2 norms are ``losses.norms``)."""
 
 from keras import ops
 
 from keras_kd.losses.term import DistillationTerm
-
-NORM_EPSILON = 1e-12  # the floor of a norm, as torch.nn.functional.normalize
 
 
 def flatten_pair(student_features, teacher_features, caller):
@@ -28,25 +26,6 @@ def flatten_pair(student_features, teacher_features, caller):
             f"{tuple(teacher.shape)}"
         )
     return ops.reshape(student, (ops.shape(student)[0], -1)), ops.reshape(teacher, (ops.shape(teacher)[0], -1))
-
-
-def l2_norm(x, axis=-1):
-    """``max(||x||_2, 1e-12)`` along ``axis`` (kept), computed as ``sqrt(max(sum x^2, 1e-24))``:
-    the same value, with a finite gradient at a zero vector (where ``sqrt``'s is infinite)."""
-    return ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), NORM_EPSILON**2))
-
-
-def l2_normalize(x, axis=-1):
-    """``x / max(||x||_2, 1e-12)`` along ``axis`` (the value of ``torch.nn.functional.normalize``).
-
-    A zero vector stays zero with a zero gradient: the code's formula has a gradient of
-    1e12 times the incoming one there (two examples of a batch with equal features, or an
-    all-zero map), enough to blow up the student's weights in one step.
-    """
-    squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
-    nonzero = squared > 0
-    norm = ops.sqrt(ops.where(nonzero, squared, 1.0))  # the where keeps the unselected gradient finite
-    return ops.where(nonzero, x / ops.maximum(norm, NORM_EPSILON), 0.0)
 
 
 def per_batch(loss, logits):

@@ -16,13 +16,14 @@ numbers came from it. The relations are taken within the batch (per replica unde
 parallelism). Two departures, both where the code's result is not a usable number: a
 batch of one example has no pairs, and its distance part is 0 here (the code's mean over
 no positive entry is NaN); where two examples have equal student features, their zero
-difference has a zero gradient here (``relations.l2_normalize``), where the code's
+difference has a zero gradient here (``losses.norms.l2_normalize``), where the code's
 ``x / max(||x||, 1e-12)`` multiplies the incoming gradient by 1e12.
 """
 
 from keras import ops
 
-from keras_kd.losses.relations import TapTerm, flatten_pair, l2_normalize, per_batch
+from keras_kd.losses.norms import l2_normalize
+from keras_kd.losses.relations import TapTerm, flatten_pair, per_batch
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative
 

@@ -8,7 +8,7 @@ differ; flattening channels-last instead of channels-first changes nothing (``f 
 invariant to a common permutation of the features). The formula is the one in
 RepDistiller's code (HobbitLong/RepDistiller), whose CIFAR-100 numbers came from it,
 except that an example whose features are all zero (a zero row of ``G``) gets a zero
-gradient there (``relations.l2_normalize``), not the code's 1e12 times the incoming one.
+gradient there (``losses.norms.l2_normalize``), not the code's 1e12 times the incoming one.
 The relations are taken within the batch (per replica under data parallelism).
 """
 
@@ -17,7 +17,8 @@ import re
 from keras import ops
 
 from keras_kd.losses.feature_term import FeatureTerm
-from keras_kd.losses.relations import flatten_pair, l2_normalize, per_batch
+from keras_kd.losses.norms import l2_normalize
+from keras_kd.losses.relations import flatten_pair, per_batch
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative
 
@@ -84,10 +85,7 @@ class SP(FeatureTerm):
             self.taps = tuple(self.pairs)
 
     def per_example(self, student, teacher, y):
-        total = 0.0
-        for student_tap, teacher_tap in self.pairs:
-            total = total + sp_loss(student[1][student_tap], teacher[1][teacher_tap])
-        return per_batch(self.weight * total, student[0])
+        return per_batch(self.weight * self.sum_over_pairs(sp_loss, student, teacher), student[0])
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight}

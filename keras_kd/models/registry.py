@@ -1,43 +1,140 @@
-"""Models by the names the papers write: ``"wrn-40-2"``, ``"resnet-110"``...
+"""Models by the names their sources write: ``"wrn-40-2"``, ``"resnet-110"``, ``"resnet-50"``, ``"resnet8x4"``.
 
-``get_model(name, num_classes, **kwargs)`` builds any ``wrn-<6n+4>-<k>``,
-``resnet-<6n+2>`` (CIFAR ResNet, option-A shortcuts), ``resnet-18`` and
-``mobilenet-v2``; keyword arguments go to the builder (``block=``,
-``residual=``, ``input_shape=``, ...). ``list_models()`` lists the networks
-the five papers use.
+Every name means one network, the one its source means (``list_models(sources=True)``):
+
+* ``wrn-<6n+4>-<k>``: pre-activation Wide ResNet (zagoruyko2016, the AT / Moonshine code);
+* ``resnet-<6n+2>``: He et al.'s CIFAR ResNet with option-A shortcuts (he2016 §4.2; li2021,
+  tang2024, yao2020);
+* ``resnet<6n+2>``, ``resnet8x4``, ``resnet32x4``: the CIFAR ResNets of the CRD / mdistiller
+  benchmark, with 1x1 conv + BN shortcuts (RepDistiller ``models/resnet.py``);
+* ``resnet-18/34/50/101/152``: ImageNet ResNets (he2016 Table 1, torchvision's ``resnet.py``),
+  224 px by default; ``cifar-resnet-18/34/50/101/152``: the same stages with a 3x3 stride-1 stem
+  and no max-pool (jha2020's ResNet-18, li2021's and tang2024's CIFAR ResNet-34 / 50), 32 px;
+* ``mobilenet-v2``: the CIFAR MobileNetV2 that reproduces jha2020.
+
+A name that could mean two networks is refused rather than guessed (``resnet-164``, ``resnet-1001``:
+He et al.'s pre-activation bottleneck ResNets, not basic-block nets of that depth); an unknown name
+raises listing the close matches. Keyword arguments go to the builder (``block=``, ``residual=``,
+``input_shape=``, ...).
 """
 
+import dataclasses
+import difflib
 import re
+from typing import Callable
 
 from keras_kd.models.mobilenet_v2 import mobilenet_v2
-from keras_kd.models.resnet import cifar_resnet, resnet18, wide_resnet
+from keras_kd.models.resnet import IMAGENET_LAYOUTS, cifar_resnet, imagenet_resnet, wide_resnet
 
-_FAMILIES = (
-    (re.compile(r"wrn-(\d+)-(\d+)"), lambda m, **kw: wide_resnet(int(m[1]), int(m[2]), **kw)),
-    (re.compile(r"resnet-18"), lambda m, **kw: resnet18(**kw)),
-    (re.compile(r"resnet-(\d+)"), lambda m, **kw: cifar_resnet(int(m[1]), **kw)),
-    (re.compile(r"mobilenet-v2"), lambda m, **kw: mobilenet_v2(**kw)),
+REPDISTILLER_X4_WIDTHS = (32, 64, 128, 256)  # RepDistiller resnet8x4 / resnet32x4: num_filters
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """Names matching ``regex`` (written ``pattern`` in messages), how they build, their recipe
+    family (``keras_kd.recipes``) and the source whose network they are."""
+
+    pattern: str
+    regex: str
+    build: Callable
+    recipe_family: str
+    source: str
+
+
+_IMAGENET_DEPTHS = "|".join(str(depth) for depth in IMAGENET_LAYOUTS)
+FAMILIES = (
+    Family("wrn-<6n+4>-<k>", r"wrn-(\d+)-(\d+)",
+           lambda m, **kw: wide_resnet(int(m[1]), int(m[2]), **kw), "wrn",
+           "pre-activation Wide ResNet (zagoruyko2016; crowley2018 Table 2, the AT / Moonshine code)"),
+    Family(f"resnet-<{_IMAGENET_DEPTHS}>", rf"resnet-({_IMAGENET_DEPTHS})",
+           lambda m, **kw: imagenet_resnet(int(m[1]), **kw), "imagenet-resnet",
+           "ImageNet ResNet (he2016 Table 1) as torchvision's models/resnet.py: 7x7 stem, max-pool, 224 px"),
+    Family(f"cifar-resnet-<{_IMAGENET_DEPTHS}>", rf"cifar-resnet-({_IMAGENET_DEPTHS})",
+           lambda m, **kw: imagenet_resnet(int(m[1]), stem="cifar", **kw), "resnet18",
+           "ImageNet ResNet stages with a 3x3 stride-1 stem and no max-pool (jha2020's ResNet-18, "
+           "li2021's and tang2024's CIFAR ResNet-34 / 50), 32 px"),
+    Family("resnet-<6n+2>", r"resnet-(\d+)",
+           lambda m, **kw: cifar_resnet(int(m[1]), **kw), "resnet",
+           "He et al.'s CIFAR ResNet with option-A (zero-pad) shortcuts (he2016 §4.2; li2021, tang2024, yao2020)"),
+    Family("resnet<6n+2>", r"resnet(\d+)",
+           lambda m, **kw: cifar_resnet(int(m[1]), shortcut="conv", **{"name": m[0], **kw}), "resnet",
+           "CIFAR ResNet with 1x1 conv + BN shortcuts of the CRD / mdistiller benchmark "
+           "(RepDistiller models/resnet.py resnet8..resnet110)"),
+    Family("resnet<8|32>x4", r"resnet(8|32)x4",
+           lambda m, **kw: cifar_resnet(int(m[1]), shortcut="conv",
+                                        **{"widths": REPDISTILLER_X4_WIDTHS, "name": m[0], **kw}), "resnet",
+           "4x wider CIFAR ResNet of the CRD / mdistiller benchmark, stem 32, stages 64 / 128 / 256 "
+           "(RepDistiller models/resnet.py resnet8x4, resnet32x4)"),
+    Family("mobilenet-v2", r"mobilenet-v2",
+           lambda m, **kw: mobilenet_v2(**kw), "mobilenetv2",
+           "the CIFAR MobileNetV2 that reproduces jha2020 Tables 8-9 (see keras_kd.models.mobilenet_v2)"),
 )
 
-PAPER_MODELS = (
-    "wrn-16-1", "wrn-16-2", "wrn-16-8", "wrn-22-2", "wrn-22-10", "wrn-28-2",
-    "wrn-28-10", "wrn-40-1", "wrn-40-2",
-    "resnet-8", "resnet-14", "resnet-20", "resnet-32", "resnet-44", "resnet-56",
-    "resnet-110", "resnet-18", "mobilenet-v2",
+# Names that read as one family's but mean another network in the literature.
+REFUSED = {
+    "resnet-164": "He et al.'s pre-activation bottleneck ResNet-164 (yao2020 Tables 1, 3) is not in the zoo "
+                  "yet; for the basic-block CIFAR ResNet of that depth call keras_kd.models.cifar_resnet(164, ...)",
+    "resnet-1001": "He et al.'s pre-activation bottleneck ResNet-1001 is not in the zoo yet; for the basic-block "
+                   "CIFAR ResNet of that depth call keras_kd.models.cifar_resnet(1001, ...)",
+}
+
+LISTED = (
+    "wrn-16-1", "wrn-16-2", "wrn-16-8", "wrn-22-2", "wrn-22-10", "wrn-28-2", "wrn-28-4", "wrn-28-10",
+    "wrn-40-1", "wrn-40-2",
+    "resnet-8", "resnet-14", "resnet-20", "resnet-32", "resnet-44", "resnet-56", "resnet-110",
+    "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet8x4", "resnet32x4",
+    "resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152",
+    "cifar-resnet-18", "cifar-resnet-34", "cifar-resnet-50",
+    "mobilenet-v2",
 )
 
 
-def list_models():
-    """Names of the networks used in the papers (any wrn-d-k / resnet-d also builds)."""
-    return list(PAPER_MODELS)
+def _family(name):
+    """``(family, match)`` of a registry name; raises ValueError with the close matches."""
+    key = str(name).strip().lower()
+    if key in REFUSED:
+        raise ValueError(f"{REFUSED[key]}. Received: name={name!r}")
+    for family in FAMILIES:
+        match = re.fullmatch(family.regex, key)
+        if match:
+            return family, match
+    close = difflib.get_close_matches(key, LISTED, n=4, cutoff=0.6)
+    hint = f"Did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    patterns = ", ".join(family.pattern for family in FAMILIES)
+    raise ValueError(
+        f"Unknown model name. {hint}Names: {patterns} (list_models(sources=True) lists the "
+        f"papers' and the benchmark's networks with their sources). Received: name={name!r}"
+    )
+
+
+def list_models(sources=False):
+    """The zoo's networks of the papers and of the CRD / mdistiller benchmark (any name of a
+    listed family builds, e.g. ``wrn-22-4``).
+
+    Args:
+        sources: ``True`` returns ``{name: source}``, the source saying which network the name is.
+
+    Example:
+
+    >>> "RepDistiller" in list_models(sources=True)["resnet8x4"]
+    True
+    """
+    if sources:
+        return {name: _family(name)[0].source for name in LISTED}
+    return list(LISTED)
+
+
+def recipe_family(name):
+    """The training-recipe family (``keras_kd.recipes``) of a registry name."""
+    return _family(name)[0].recipe_family
 
 
 def get_model(name, num_classes, **kwargs):
     """Builds the model called ``name``.
 
     Args:
-        name: e.g. ``"wrn-40-2"``, ``"resnet-110"``, ``"resnet-18"``,
-            ``"mobilenet-v2"`` (case-insensitive).
+        name: a registry name (case-insensitive): ``"wrn-40-2"``, ``"resnet-110"``,
+            ``"resnet8x4"``, ``"resnet-50"``, ``"cifar-resnet-18"``, ``"mobilenet-v2"``, ...
         num_classes: size of the classifier head.
         **kwargs: builder arguments (``block``, ``residual``, ``input_shape``...).
 
@@ -45,12 +142,5 @@ def get_model(name, num_classes, **kwargs):
 
     >>> student = get_model("wrn-40-2", num_classes=10, block="G(4)")
     """
-    key = str(name).strip().lower()
-    for pattern, build in _FAMILIES:
-        match = pattern.fullmatch(key)
-        if match:
-            return build(match, num_classes=num_classes, **kwargs)
-    raise ValueError(
-        "`name` must be wrn-<depth>-<width>, resnet-<depth>, resnet-18 or "
-        f"mobilenet-v2 (see list_models()). Received: name={name!r}"
-    )
+    family, match = _family(name)
+    return family.build(match, num_classes=num_classes, **kwargs)

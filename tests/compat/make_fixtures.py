@@ -239,11 +239,15 @@ def write_backend(backend, names=()):
 
     if keras.backend.backend() != backend:
         raise SystemExit(f"KERAS_BACKEND must be {backend!r}. Received: {keras.backend.backend()!r}")
+    cases = build_cases(kd, keras)
+    unknown = sorted(set(names) - set(cases))
+    if unknown:  # before any file is written
+        raise SystemExit(f"Unknown case names {unknown}; the cases are {sorted(cases)}. Received: {list(names)}")
     expected = {}
     if os.path.exists(EXPECTED):
         with open(EXPECTED) as file:
             expected = json.load(file)
-    for name, (case_backend, build) in build_cases(kd, keras).items():
+    for name, (case_backend, build) in cases.items():
         if case_backend == backend and (not names or name in names):
             expected[f"{name}.keras"] = write_case(kd, keras, name, build())
     with open(EXPECTED, "w") as file:
