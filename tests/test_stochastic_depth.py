@@ -92,3 +92,11 @@ def test_fit_evaluates_the_full_net_and_round_trips(tmp_path, rng):
 def test_bad_final_survival_raises_a_clear_error(value):
     with pytest.raises(ValueError, match=re.escape(f"final_survival={value!r}")):
         kd.StochasticDepth(resnet(14), final_survival=value)
+
+
+@pytest.mark.parametrize("trainer", [kd.StochasticDepth, kd.StimulativeTraining,
+                                     lambda model: kd.GKT(model, num_examples=8)])
+def test_a_network_without_skippable_blocks_is_refused(trainer):
+    model = kd.models.get_model("vgg8", CLASSES, input_shape=SHAPE)
+    with pytest.raises(ValueError, match=re.escape("Received: model='vgg8'")):
+        trainer(model)

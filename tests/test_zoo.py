@@ -9,12 +9,14 @@ from keras_kd.layers import GroupConv2D
 from keras_kd.models import (
     MobileNetV2,
     ResidualNetwork,
+    VGG,
     cifar_resnet,
     get_model,
     imagenet_resnet,
     list_models,
     mobilenet_v2,
     resnet18,
+    vgg,
 )
 
 TINY = (16, 16, 3)
@@ -26,14 +28,14 @@ def numpy(x):
 
 def redundant_biases(model):
     """Conv biases right before a BatchNorm get no gradient in training."""
-    if not isinstance(model, MobileNetV2):
+    if not isinstance(model, (MobileNetV2, VGG)):
         return set()
     return {w.path for w in model.trainable_weights if w.path.endswith("bias") and "logits" not in w.path}
 
 
 # Listed networks of over ~10 M parameters: their tiny-input step takes seconds, run once (heavy).
 LARGE = {"resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152", "cifar-resnet-18", "cifar-resnet-34",
-         "cifar-resnet-50"}
+         "cifar-resnet-50", "vgg16", "vgg19"}
 
 
 @pytest.mark.parametrize(
@@ -122,6 +124,9 @@ def test_unknown_model_name_names_the_value(name):
         (lambda: imagenet_resnet(18, 10, stem="tiny"), "stem='tiny'"),
         (lambda: cifar_resnet(20, 10, widths=(16, 32, 64)), "widths=[16, 32, 64]"),
         (lambda: ResidualNetwork(stem="imagenet"), "preactivation=True"),
+        (lambda: vgg(10, 10), "depth=10"),
+        (lambda: get_model("vgg8", 10, block="G(4)"), "block='G(4)'"),
+        (lambda: VGG(((8,),) * 4), "stage_filters=((8,), (8,), (8,), (8,))"),
     ],
 )
 def test_bad_builder_arguments_name_argument_and_value(build, message):
@@ -191,3 +196,22 @@ def test_stage_structure_is_exposed_for_subnet_sampling():
     mobile = mobilenet_v2(10)
     assert [len(s) for s in mobile.stages] == [1, 2, 3, 4, 3, 3, 1]
     assert sum(mobile.skippable) == 10
+
+
+def test_vgg_pools_before_its_last_stage_for_64_px_inputs_only():
+    """RepDistiller's VGG pools before block4 only "if h == 64": 32-px images reach stage 5 at 4x4, as stage 4."""
+    sizes = {size: [get_model("vgg8", 10, input_shape=(size, size, 3)).tap_shapes[f"stage{i}"][1] for i in range(1, 6)]
+             for size in (32, 64)}
+    assert sizes == {32: [32, 16, 8, 4, 4], 64: [64, 32, 16, 8, 4]}
+
+
+def test_vgg_round_trips_and_its_blocks_cannot_be_skipped(rng, tmp_path):
+    model = VGG(((4,), (8, 8), (8,), (8,), (8,)), 5, input_shape=TINY, name="tiny_vgg")
+    assert not any(model.skippable)
+    x = rng.standard_normal((2,) + TINY).astype("float32")
+    model.save(tmp_path / "vgg.keras")
+    restored = keras.saving.load_model(tmp_path / "vgg.keras", safe_mode=True)
+    assert type(restored) is VGG and restored.get_config() == model.get_config()
+    np.testing.assert_array_equal(numpy(restored(x)), numpy(model(x)))
+    with pytest.raises(ValueError, match="cannot be skipped"):
+        model(x, block_gates=[False] + [None] * 5)

@@ -127,7 +127,7 @@ def test_imagenet_resnets_have_torchvisions_parameter_counts_and_flops(depth):
 
 
 # HobbitLong/RepDistiller models/: sum(p.numel() for p in model.parameters()) of its CIFAR networks
-# at 10 / 100 classes (resnet.py, resnetv2.py's ResNet50 for the CIFAR-stem ResNet-50, wrn.py).
+# at 10 / 100 classes (resnet.py, resnetv2.py's ResNet50 for the CIFAR-stem ResNet-50, wrn.py, vgg.py's vgg*_bn).
 REPDISTILLER = {
     "resnet8": (78042, 83892),
     "resnet14": (175258, 181108),
@@ -143,6 +143,11 @@ REPDISTILLER = {
     "wrn-16-2": (691674, 703284),
     "wrn-40-1": (563930, 569780),
     "wrn-40-2": (2243546, 2255156),
+    "vgg8": (3918858, 3965028),
+    "vgg11": (9231114, 9277284),
+    "vgg13": (9416010, 9462180),
+    "vgg16": (14728266, 14774436),
+    "vgg19": (20040522, 20086692),
 }
 
 

@@ -122,7 +122,7 @@ class SubnetSampler:
         if np.array_equal(self.min_keep, self.sizes):
             raise ValueError(
                 f"Model {model.name!r} has no block that can be skipped: every stage "
-                f"must keep all its blocks (stage sizes {self.sizes.tolist()})."
+                f"must keep all its blocks (stage sizes {self.sizes.tolist()}). Received: model={model.name!r}"
             )
         self.main = self.sizes if self.ordered else np.ones(len(self.fixed), "int32")
         self.block_range = self._check_block_range(block_range)

@@ -38,6 +38,12 @@ def survival_probabilities(model, final_survival):
         model: a ``StagedNet``; blocks count l = 1..L in call order.
         final_survival: p_L, the survival probability of the last block.
     """
+    if not any(model.skippable):
+        raise ValueError(
+            f"Stochastic depth drops blocks that keep their input's shape; model {model.name!r} has none (a VGG, "
+            f"or every block changes its input's shape): training it would be plain training. Received: "
+            f"model={model.name!r}"
+        )
     depth = len(model.blocks)
     linear = 1.0 - np.arange(1, depth + 1) / depth * (1.0 - final_survival)
     return np.where(model.skippable, linear, 1.0)

@@ -5,3 +5,4 @@ from keras_kd.models.profile import profile
 from keras_kd.models.registry import get_model, list_models
 from keras_kd.models.resnet import ResidualNetwork, cifar_resnet, imagenet_resnet, resnet18, wide_resnet
 from keras_kd.models.staged import StagedNet
+from keras_kd.models.vgg import VGG, vgg

@@ -10,6 +10,8 @@ Every name means one network, the one its source means (``list_models(sources=Tr
 * ``resnet-18/34/50/101/152``: ImageNet ResNets (he2016 Table 1, torchvision's ``resnet.py``),
   224 px by default; ``cifar-resnet-18/34/50/101/152``: the same stages with a 3x3 stride-1 stem
   and no max-pool (jha2020's ResNet-18, li2021's and tang2024's CIFAR ResNet-34 / 50), 32 px;
+* ``vgg8/11/13/16/19``: the CIFAR VGGs with batch norm of the CRD / mdistiller benchmark
+  (RepDistiller ``models/vgg.py``);
 * ``mobilenet-v2``: the CIFAR MobileNetV2 that reproduces jha2020.
 
 A name that could mean two networks is refused rather than guessed (``resnet-164``, ``resnet-1001``:
@@ -25,6 +27,8 @@ from typing import Callable
 
 from keras_kd.models.mobilenet_v2 import mobilenet_v2
 from keras_kd.models.resnet import IMAGENET_LAYOUTS, cifar_resnet, imagenet_resnet, wide_resnet
+from keras_kd.models.vgg import LAYOUTS as VGG_LAYOUTS
+from keras_kd.models.vgg import vgg
 
 REPDISTILLER_X4_WIDTHS = (32, 64, 128, 256)  # RepDistiller resnet8x4 / resnet32x4: num_filters
 
@@ -42,6 +46,7 @@ class Family:
 
 
 _IMAGENET_DEPTHS = "|".join(str(depth) for depth in IMAGENET_LAYOUTS)
+_VGG_DEPTHS = "|".join(str(depth) for depth in VGG_LAYOUTS)
 FAMILIES = (
     Family("wrn-<6n+4>-<k>", r"wrn-(\d+)-(\d+)",
            lambda m, **kw: wide_resnet(int(m[1]), int(m[2]), **kw), "wrn",
@@ -65,6 +70,10 @@ FAMILIES = (
                                         **{"widths": REPDISTILLER_X4_WIDTHS, "name": m[0], **kw}), "resnet",
            "4x wider CIFAR ResNet of the CRD / mdistiller benchmark, stem 32, stages 64 / 128 / 256 "
            "(RepDistiller models/resnet.py resnet8x4, resnet32x4)"),
+    Family(f"vgg<{_VGG_DEPTHS}>", rf"vgg({_VGG_DEPTHS})",
+           lambda m, **kw: vgg(int(m[1]), **kw), "vgg",
+           "CIFAR VGG with batch norm of the CRD / mdistiller benchmark, pooled features to one dense layer "
+           "(RepDistiller models/vgg.py vgg8_bn .. vgg19_bn)"),
     Family("mobilenet-v2", r"mobilenet-v2",
            lambda m, **kw: mobilenet_v2(**kw), "mobilenetv2",
            "the CIFAR MobileNetV2 that reproduces jha2020 Tables 8-9 (see keras_kd.models.mobilenet_v2)"),
@@ -85,6 +94,7 @@ LISTED = (
     "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet8x4", "resnet32x4",
     "resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152",
     "cifar-resnet-18", "cifar-resnet-34", "cifar-resnet-50",
+    "vgg8", "vgg11", "vgg13", "vgg16", "vgg19",
     "mobilenet-v2",
 )
 
