@@ -15,6 +15,7 @@ from keras_kd.models import (
     imagenet_resnet,
     list_models,
     mobilenet_v2,
+    mobilenet_v2_half,
     resnet18,
     vgg,
 )
@@ -119,6 +120,8 @@ def test_unknown_model_name_names_the_value(name):
         (lambda: cifar_resnet(20, 10, shortcut="zero"), "shortcut='zero'"),
         (lambda: mobilenet_v2(10, block="B(2)"), "block='B(2)'"),
         (lambda: mobilenet_v2(10, block="g3"), "groups=3"),
+        (lambda: MobileNetV2(activation="gelu"), "activation='gelu'"),
+        (lambda: MobileNetV2(stem_kind="7x7"), "stem_kind='7x7'"),
         (lambda: resnet18(0), "num_classes=0"),
         (lambda: imagenet_resnet(20, 10), "depth=20"),
         (lambda: imagenet_resnet(18, 10, stem="tiny"), "stem='tiny'"),
@@ -140,6 +143,7 @@ BUILDERS = {
     "imagenet_resnet": lambda **kw: ResidualNetwork((8, 16), (1, 1), 5, stem_filters=8, stem="imagenet",
                                                     preactivation=False, input_shape=TINY, **kw),
     "mobilenet_v2": lambda **kw: mobilenet_v2(5, input_shape=TINY, **kw),
+    "mobilenet_v2_half": lambda **kw: mobilenet_v2_half(5, input_shape=TINY, **kw),
 }
 
 

@@ -127,7 +127,8 @@ def test_imagenet_resnets_have_torchvisions_parameter_counts_and_flops(depth):
 
 
 # HobbitLong/RepDistiller models/: sum(p.numel() for p in model.parameters()) of its CIFAR networks
-# at 10 / 100 classes (resnet.py, resnetv2.py's ResNet50 for the CIFAR-stem ResNet-50, wrn.py, vgg.py's vgg*_bn).
+# at 10 / 100 classes (resnet.py, resnetv2.py's ResNet50 for the CIFAR-stem ResNet-50, wrn.py, vgg.py's vgg*_bn,
+# mobilenetv2.py's mobile_half).
 REPDISTILLER = {
     "resnet8": (78042, 83892),
     "resnet14": (175258, 181108),
@@ -148,6 +149,7 @@ REPDISTILLER = {
     "vgg13": (9416010, 9462180),
     "vgg16": (14728266, 14774436),
     "vgg19": (20040522, 20086692),
+    "mobilenet-v2-half": (697546, 812836),
 }
 
 

@@ -16,6 +16,9 @@ from keras_kd.layers import skip
 from keras_kd.layers.block_spec import parse_block
 from keras_kd.layers.group_conv import GroupConv2D
 from keras_kd.layers.residual_block import batch_norm
+from keras_kd.validation import check_choice
+
+ACTIVATIONS = ("relu6", "relu")
 
 
 @register
@@ -31,6 +34,7 @@ class InvertedResidualBlock(skip.GatedBlock):
             ``"G16"`` / ``"G(N/16)"`` (16 channels per group).
         residual: keep the identity add where shapes allow (``False``: NR).
         use_bias: conv biases (the CIFAR MobileNetV2 jha2020 counts has them).
+        activation: ``"relu6"`` (sandler2018) or ``"relu"`` (RepDistiller's MobileNetV2).
         skip_mode: see ``keras_kd.layers.skip``.
 
     Example:
@@ -46,10 +50,12 @@ class InvertedResidualBlock(skip.GatedBlock):
         block="G(N)",
         residual=True,
         use_bias=True,
+        activation="relu6",
         skip_mode=None,
         **kwargs,
     ):
         super().__init__(skip_mode=skip_mode, **kwargs)
+        self.activation = check_choice(activation, "activation", ACTIVATIONS)
         self.spec = parse_block(block)
         if self.spec.kind != "G":
             raise ValueError(
@@ -83,7 +89,7 @@ class InvertedResidualBlock(skip.GatedBlock):
         for index, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = norm(conv(x), training=training)
             if index < 2:
-                x = keras.activations.relu6(x)
+                x = keras.activations.get(self.activation)(x)
         x = skip.scale_branch(x, branch_scale)
         if self.residual and self.can_skip:
             x = x + inputs
@@ -99,6 +105,7 @@ class InvertedResidualBlock(skip.GatedBlock):
                 "block": str(self.spec),
                 "residual": self.residual,
                 "use_bias": self.use_bias,
+                "activation": self.activation,
             }
         )
         return config

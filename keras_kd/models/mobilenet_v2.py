@@ -15,15 +15,23 @@ departures from Sandler et al. (2018, sandler2018), all needed for the counts:
 
 The standard MobileNetV2 adapted to 32x32 (3x3 stem, no t=1 expansion,
 no conv biases) lands ~0.016 M below every Table 9 entry.
+
+``mobilenet_v2_half`` is the other CIFAR MobileNetV2 of the distillation
+literature, the student of the CRD / mdistiller benchmark (RepDistiller
+``models/mobilenetv2.py`` ``mobile_half``, from the code of Jin et al.'s
+route-constrained optimization): width 0.5, 3x3 stride-2 stem conv to 16,
+stages (1,8,1,1) (6,12,2,1) (6,16,3,2) (6,32,4,2) (6,48,3,1) (6,80,3,2)
+(6,160,1,1) (every block with its expansion conv), head 1x1 conv to 1280,
+ReLU (not ReLU6) and no conv biases.
 """
 
 from keras import layers
 
 from keras_kd.api import register
-from keras_kd.layers.inverted_residual import InvertedResidualBlock
+from keras_kd.layers.inverted_residual import ACTIVATIONS, InvertedResidualBlock
 from keras_kd.layers.residual_block import batch_norm
-from keras_kd.validation import check_int
 from keras_kd.models.staged import StagedNet
+from keras_kd.validation import check_choice, check_int
 
 # (expansion t, channels c, blocks n, first stride s)
 STAGES = (
@@ -35,6 +43,17 @@ STAGES = (
     (6, 160, 3, 1),
     (6, 320, 1, 1),
 )
+# RepDistiller's mobile_half: sandler2018's rows at width 0.5, CIFAR strides.
+HALF_STAGES = (
+    (1, 8, 1, 1),
+    (6, 12, 2, 1),
+    (6, 16, 3, 2),
+    (6, 32, 4, 2),
+    (6, 48, 3, 1),
+    (6, 80, 3, 2),
+    (6, 160, 1, 1),
+)
+STEMS = ("pad-1x1", "3x3-s2")
 
 
 @register
@@ -43,7 +62,10 @@ class MobileNetV2(StagedNet):
 
     ``stages`` ((t, c, n, s) rows), ``head_filters`` and ``stem=False`` (the
     input is a feature map) let ``dcm_heads`` build auxiliary classifiers
-    from the same blocks.
+    from the same blocks. ``stem_kind`` is jha2020's ``"pad-1x1"`` (a 1x1 conv
+    with padding 1) or ``"3x3-s2"`` (a 3x3 stride-2 conv, RepDistiller's), to
+    ``stem_filters`` channels; ``activation`` (``"relu6"`` or ``"relu"``) and
+    ``use_bias`` apply to every conv and activation of the network.
     """
 
     def __init__(
@@ -56,6 +78,10 @@ class MobileNetV2(StagedNet):
         stages=STAGES,
         head_filters=1280,
         stem=True,
+        stem_kind="pad-1x1",
+        stem_filters=32,
+        activation="relu6",
+        use_bias=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -63,11 +89,16 @@ class MobileNetV2(StagedNet):
         self.num_classes, self.residual, self.skip_mode = num_classes, residual, skip_mode
         self.stages_arg = [tuple(int(v) for v in row) for row in stages]
         self.head_filters, self.has_stem = head_filters, stem
-        self.stem = [
-            layers.ZeroPadding2D(1, name="stem_pad"),
-            layers.Conv2D(32, 1, name="stem_conv"),
+        self.stem_kind, self.stem_filters = check_choice(stem_kind, "stem_kind", STEMS), stem_filters
+        self.activation, self.use_bias = check_choice(activation, "activation", ACTIVATIONS), use_bias
+        stem_convs = [layers.ZeroPadding2D(1, name="stem_pad"),
+                      layers.Conv2D(stem_filters, 1, use_bias=use_bias, name="stem_conv")]
+        if stem_kind == "3x3-s2":  # torch's padding 1 on every side
+            stem_convs = [layers.ZeroPadding2D(1, name="stem_pad"),
+                          layers.Conv2D(stem_filters, 3, strides=2, use_bias=use_bias, name="stem_conv")]
+        self.stem = stem_convs + [
             batch_norm("stem_bn"),
-            layers.Activation("relu6", name="stem_relu6"),
+            layers.Activation(activation, name=f"stem_{activation}"),
         ] if stem else []
         self.blocks = [
             InvertedResidualBlock(
@@ -76,6 +107,8 @@ class MobileNetV2(StagedNet):
                 expansion=expansion,
                 block=block,
                 residual=residual,
+                use_bias=use_bias,
+                activation=activation,
                 skip_mode=skip_mode,
                 name=f"stage{stage + 1}_block{index + 1}",
             )
@@ -85,9 +118,9 @@ class MobileNetV2(StagedNet):
         self.block = str(self.blocks[0].spec)
         self.stage_sizes = [size for _, _, size, _ in self.stages_arg]
         self.head = [
-            layers.Conv2D(head_filters, 1, name="head_conv"),
+            layers.Conv2D(head_filters, 1, use_bias=use_bias, name="head_conv"),
             batch_norm("head_bn"),
-            layers.Activation("relu6", name="head_relu6"),
+            layers.Activation(activation, name=f"head_{activation}"),
             layers.GlobalAveragePooling2D(name="pool"),
             layers.Dense(num_classes, name="logits"),
         ]
@@ -96,7 +129,9 @@ class MobileNetV2(StagedNet):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"stages": self.stages_arg, "head_filters": self.head_filters, "stem": self.has_stem}
+            {"stages": self.stages_arg, "head_filters": self.head_filters, "stem": self.has_stem,
+             "stem_kind": self.stem_kind, "stem_filters": self.stem_filters, "activation": self.activation,
+             "use_bias": self.use_bias}
         )
         return config
 
@@ -133,5 +168,37 @@ def mobilenet_v2(
         residual=residual,
         input_shape=input_shape,
         skip_mode=skip_mode,
+        name=name,
+    )
+
+
+def mobilenet_v2_half(
+    num_classes,
+    block="G(N)",
+    residual=True,
+    input_shape=(32, 32, 3),
+    skip_mode=None,
+    name="mobilenet-v2-half",
+):
+    """Builds RepDistiller's CIFAR MobileNetV2 at width 0.5 (``mobile_half``; see the module docstring).
+
+    Args: as in ``mobilenet_v2``.
+
+    Example:
+
+    >>> kd.models.profile(mobilenet_v2_half(100))["trainable_params"]
+    812836
+    """
+    return MobileNetV2(
+        num_classes=num_classes,
+        block=block,
+        residual=residual,
+        input_shape=input_shape,
+        skip_mode=skip_mode,
+        stages=HALF_STAGES,
+        stem_kind="3x3-s2",
+        stem_filters=16,
+        activation="relu",
+        use_bias=False,
         name=name,
     )

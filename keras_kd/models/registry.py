@@ -12,7 +12,8 @@ Every name means one network, the one its source means (``list_models(sources=Tr
   and no max-pool (jha2020's ResNet-18, li2021's and tang2024's CIFAR ResNet-34 / 50), 32 px;
 * ``vgg8/11/13/16/19``: the CIFAR VGGs with batch norm of the CRD / mdistiller benchmark
   (RepDistiller ``models/vgg.py``);
-* ``mobilenet-v2``: the CIFAR MobileNetV2 that reproduces jha2020.
+* ``mobilenet-v2``: the CIFAR MobileNetV2 that reproduces jha2020; ``mobilenet-v2-half``: the
+  width-0.5 CIFAR MobileNetV2 of the CRD / mdistiller benchmark (RepDistiller ``mobile_half``).
 
 A name that could mean two networks is refused rather than guessed (``resnet-164``, ``resnet-1001``:
 He et al.'s pre-activation bottleneck ResNets, not basic-block nets of that depth); an unknown name
@@ -25,7 +26,7 @@ import difflib
 import re
 from typing import Callable
 
-from keras_kd.models.mobilenet_v2 import mobilenet_v2
+from keras_kd.models.mobilenet_v2 import mobilenet_v2, mobilenet_v2_half
 from keras_kd.models.resnet import IMAGENET_LAYOUTS, cifar_resnet, imagenet_resnet, wide_resnet
 from keras_kd.models.vgg import LAYOUTS as VGG_LAYOUTS
 from keras_kd.models.vgg import vgg
@@ -77,6 +78,10 @@ FAMILIES = (
     Family("mobilenet-v2", r"mobilenet-v2",
            lambda m, **kw: mobilenet_v2(**kw), "mobilenetv2",
            "the CIFAR MobileNetV2 that reproduces jha2020 Tables 8-9 (see keras_kd.models.mobilenet_v2)"),
+    Family("mobilenet-v2-half", r"mobilenet-v2-half",
+           lambda m, **kw: mobilenet_v2_half(**kw), "mobilenetv2",
+           "width-0.5 CIFAR MobileNetV2 of the CRD / mdistiller benchmark: ReLU, no conv biases, 3x3 stride-2 "
+           "stem (RepDistiller models/mobilenetv2.py mobile_half)"),
 )
 
 # Names that read as one family's but mean another network in the literature.
@@ -95,7 +100,7 @@ LISTED = (
     "resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152",
     "cifar-resnet-18", "cifar-resnet-34", "cifar-resnet-50",
     "vgg8", "vgg11", "vgg13", "vgg16", "vgg19",
-    "mobilenet-v2",
+    "mobilenet-v2", "mobilenet-v2-half",
 )
 
 
