@@ -39,11 +39,7 @@ LARGE = {"resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152", "cif
          "cifar-resnet-50", "vgg16", "vgg19"}
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=pytest.mark.heavy) if name in LARGE else name for name in list_models()]
-)
-def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng, name):
-    model = get_model(name, num_classes=5, input_shape=TINY)
+def assert_trains_without_nan_and_updates_every_weight(model, rng):
     x = rng.standard_normal((4,) + TINY).astype("float32")
     y = rng.integers(0, 5, 4)
     logits = numpy(model(x))
@@ -60,6 +56,20 @@ def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng,
             np.testing.assert_allclose(numpy(weight), before[weight.path], atol=1e-5)
         else:
             assert changed, weight.path
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.heavy) if name in LARGE else name for name in list_models()]
+)
+def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng, name):
+    assert_trains_without_nan_and_updates_every_weight(get_model(name, num_classes=5, input_shape=TINY), rng)
+
+
+def test_the_imagenet_stem_trains_on_every_backend(rng):
+    """The registry's ImageNet ResNets train on TF only (heavy); a narrow net with their stem runs everywhere."""
+    model = ResidualNetwork((8, 16), (1, 1), 5, stem_filters=8, stem="imagenet", preactivation=False,
+                            block="B(4)", input_shape=TINY)
+    assert_trains_without_nan_and_updates_every_weight(model, rng)
 
 
 @pytest.mark.heavy
