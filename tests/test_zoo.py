@@ -103,7 +103,9 @@ def test_benchmark_names_build_the_benchmarks_networks():
 @pytest.mark.parametrize("name, reason", [("resnet-164", "pre-activation bottleneck"),
                                           ("RESNET-1001", "pre-activation bottleneck"),
                                           ("resnet-8x4", "Did you mean 'resnet8x4'"),
-                                          ("wrn_40_2", "Did you mean 'wrn-40-2'")])
+                                          ("wrn_40_2", "Did you mean 'wrn-40-2'"),
+                                          ("ResNet50", "'cifar-resnet-50' \\(3x3 stem"),
+                                          ("resnet152", "'resnet-152' \\(ImageNet")])
 def test_names_that_mean_another_network_are_refused_with_the_fix(name, reason):
     with pytest.raises(ValueError, match=reason) as error:
         get_model(name, 10)

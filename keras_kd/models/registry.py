@@ -6,7 +6,9 @@ Every name means one network, the one its source means (``list_models(sources=Tr
 * ``resnet-<6n+2>``: He et al.'s CIFAR ResNet with option-A shortcuts (he2016 §4.2; li2021,
   tang2024, yao2020);
 * ``resnet<6n+2>``, ``resnet8x4``, ``resnet32x4``: the CIFAR ResNets of the CRD / mdistiller
-  benchmark, with 1x1 conv + BN shortcuts (RepDistiller ``models/resnet.py``);
+  benchmark, with 1x1 conv + BN shortcuts (RepDistiller ``models/resnet.py``); the ImageNet depths
+  without a dash (``resnet50``: torchvision's ImageNet net, but RepDistiller's CIFAR-stem one) are
+  refused, naming ``resnet-50`` and ``cifar-resnet-50``;
 * ``resnet-18/34/50/101/152``: ImageNet ResNets (he2016 Table 1, torchvision's ``resnet.py``),
   224 px by default; ``cifar-resnet-18/34/50/101/152``: the same stages with a 3x3 stride-1 stem
   and no max-pool (jha2020's ResNet-18, li2021's and tang2024's CIFAR ResNet-34 / 50), 32 px;
@@ -86,6 +88,10 @@ FAMILIES = (
 
 # Names that read as one family's but mean another network in the literature.
 REFUSED = {
+    **{f"resnet{depth}": f"'resnet{depth}' is torchvision's ImageNet ResNet-{depth} to some and a CIFAR network to "
+                         f"others (RepDistiller's 'ResNet50' has the CIFAR stem): name 'resnet-{depth}' (ImageNet, "
+                         f"224 px) or 'cifar-resnet-{depth}' (3x3 stem, no max-pool, 32 px)"
+       for depth in IMAGENET_LAYOUTS},
     "resnet-164": "He et al.'s pre-activation bottleneck ResNet-164 (yao2020 Tables 1, 3) is not in the zoo "
                   "yet; for the basic-block CIFAR ResNet of that depth call keras_kd.models.cifar_resnet(164, ...)",
     "resnet-1001": "He et al.'s pre-activation bottleneck ResNet-1001 is not in the zoo yet; for the basic-block "
