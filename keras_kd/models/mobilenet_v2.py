@@ -91,12 +91,10 @@ class MobileNetV2(StagedNet):
         self.head_filters, self.has_stem = head_filters, stem
         self.stem_kind, self.stem_filters = check_choice(stem_kind, "stem_kind", STEMS), stem_filters
         self.activation, self.use_bias = check_choice(activation, "activation", ACTIVATIONS), use_bias
-        stem_convs = [layers.ZeroPadding2D(1, name="stem_pad"),
-                      layers.Conv2D(stem_filters, 1, use_bias=use_bias, name="stem_conv")]
-        if stem_kind == "3x3-s2":  # torch's padding 1 on every side
-            stem_convs = [layers.ZeroPadding2D(1, name="stem_pad"),
-                          layers.Conv2D(stem_filters, 3, strides=2, use_bias=use_bias, name="stem_conv")]
-        self.stem = stem_convs + [
+        kernel, strides = (1, 1) if stem_kind == "pad-1x1" else (3, 2)  # both padded 1 on every side, as torch
+        self.stem = [
+            layers.ZeroPadding2D(1, name="stem_pad"),
+            layers.Conv2D(stem_filters, kernel, strides=strides, use_bias=use_bias, name="stem_conv"),
             batch_norm("stem_bn"),
             layers.Activation(activation, name=f"stem_{activation}"),
         ] if stem else []
