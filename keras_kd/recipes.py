@@ -150,6 +150,12 @@ YAO2020_RESNET = (
     "the batch size as 64, the weight decay as 0.0001, the momentum as 0.9 and the number of training epochs as "
     "200. The initial learning rate is 0.1, and it is divided by 10 every 60 epochs.'"
 )
+YAO2020_DENSENET = (
+    "yao2020 supplementary §1.1: 'For DenseNet-40-12, we use SGD with Nesterov momentum, and we set the batch "
+    "size as 64, the weight decay as 0.0001, the momentum as 0.9 and the number of training epochs as 300. The "
+    "initial learning rate is set to 0.1, and is divided by 10 at 50% and 75% of the total number of training "
+    "epochs.'"
+)
 YAO2020_WRN = (
     "yao2020 supplementary §1.1: 'For WRN-28-10/WRN-28-4, we use SGD with momentum, and we set the batch size as "
     "128, the weight decay as 0.0005, the momentum as 0.9 and the number of training epochs as 200. The initial "
@@ -168,7 +174,10 @@ _ENTRIES = [
            random_scale=GRADAUG_CIFAR_SCALES),
     Recipe("tang2024", "resnet", 500, 64, 0.05, "cosine", 3e-4, TANG2024_RESNET, random_scale=GRADAUG_CIFAR_SCALES),
     Recipe("yao2020", "resnet", 200, 64, 0.1, "multistep", 1e-4, YAO2020_RESNET, (60, 120, 180), 0.1),
+    Recipe("yao2020", "mobilenet", 200, 64, 0.1, "multistep", 1e-4, YAO2020_RESNET, (60, 120, 180), 0.1),
     Recipe("yao2020", "mobilenetv2", 200, 64, 0.1, "multistep", 1e-4, YAO2020_RESNET, (60, 120, 180), 0.1),
+    Recipe("yao2020", "densenet", 300, 64, 0.1, "multistep", 1e-4, YAO2020_DENSENET, (150, 225), 0.1,
+           nesterov=True),
     Recipe("yao2020", "wrn", 200, 128, 0.1, "multistep", 5e-4, YAO2020_WRN, (60, 120, 160), 0.2),
 ]
 RECIPES = {recipe.key: recipe for recipe in _ENTRIES}
@@ -182,7 +191,8 @@ FAMILY_FALLBACKS = {"li2021": {"wrn": "resnet", "resnet18": "resnet"}, "tang2024
 def model_family(model_name):
     """The recipe family of a zoo registry name (``keras_kd.models.get_model``): ``wrn``,
     ``resnet18`` (the CIFAR-stem ImageNet layouts, jha2020's ResNet-18), ``resnet`` (CIFAR
-    ResNets), ``mobilenetv2`` or ``imagenet-resnet``; raises ValueError for other names."""
+    ResNets, He et al.'s pre-activation ones too), ``mobilenet`` (v1), ``mobilenetv2``, ``densenet``,
+    ``vgg`` or ``imagenet-resnet``; raises ValueError for unknown names."""
     return recipe_family(model_name)
 
 

@@ -4,8 +4,11 @@ Test files import these from here, never from one another; fixtures live in test
 """
 
 import gzip
+import json
 import math
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -16,6 +19,28 @@ import keras_kd as kd
 CLASSES = 5
 SHAPE = (8, 8, 3)
 # jha2020 Tables 8 and 9: columns g2..g16 (constant groups) and G1..G16 (constant group size).
+OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()]
+LOAD_AND_PREDICT = """
+import json, sys
+import keras, numpy as np
+import keras_kd
+x = np.load(sys.argv[1])
+print(json.dumps({path: keras.ops.convert_to_numpy(keras.saving.load_model(path, safe_mode=True)(x)).tolist()
+                  for path in sys.argv[2:]}))
+"""
+
+
+def predictions_under(backend, x, model_paths, directory):
+    """``{path: logits}`` of the ``.keras`` files at ``model_paths`` loaded and run on ``x`` by a fresh
+    process under ``backend`` (one process for all files)."""
+    x_path = os.path.join(directory, "x.npy")
+    np.save(x_path, x)
+    out = subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, x_path, *map(str, model_paths)],
+                         env=dict(os.environ, KERAS_BACKEND=backend), check=True, capture_output=True,
+                         text=True).stdout
+    return {path: np.array(logits, dtype="float32") for path, logits in json.loads(out.strip().splitlines()[-1]).items()}
+
+
 JHA_COLUMNS = ("g2", "g4", "g8", "g16", "G1", "G2", "G4", "G8", "G16")
 
 

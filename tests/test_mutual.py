@@ -301,6 +301,21 @@ def test_dcm_mobilenet_v2_heads_follow_table_6_and_train():
     assert np.isfinite(mutual.train_on_batch(x, np.arange(4) % CLASSES, return_dict=True)["loss"])
 
 
+def test_dcm_densenet_heads_train_with_the_peers():
+    """DenseNets' heads (supp. Table 2's rule, tiny) read the dense-block outputs and train in DCM."""
+    peers = [kd.models.DenseNet((2, 2, 2), (2, 2, 2), CLASSES, stem_filters=4, input_shape=(16, 16, 3),
+                                name=f"dense{k}") for k in range(2)]
+    mutual = kd.MutualDistiller(peers, auxiliary=True)
+    c2, c3 = mutual.aux_classifiers[:2]
+    assert (c2.growth_rates, c3.stage_layers) == ([6], [2, 1])
+    mutual.compile(optimizer="sgd")
+    heads_before = [to_np(w) for w in c3.trainable_weights]
+    x = np.random.default_rng(0).standard_normal((4, 16, 16, 3)).astype("float32")
+    assert np.isfinite(mutual.train_on_batch(x, np.arange(4) % CLASSES, return_dict=True)["loss"])
+    heads_after = [to_np(w) for w in c3.trainable_weights]
+    assert all(not np.array_equal(b, a) for b, a in zip(heads_before, heads_after))
+
+
 def test_dcm_needs_a_supported_backbone():
     inputs = keras.Input((8, 8, 3))
     plain = keras.Model(inputs, keras.layers.Dense(CLASSES)(keras.layers.Flatten()(inputs)), name="plain")

@@ -31,6 +31,10 @@ PAPERS = {
                         0.9, False, 3e-4, "constant"),
     # yao2020 supp. §1.1: ResNet-110/164, MobileNet: batch 64, wd 1e-4, 200 epochs, /10 every 60 epochs.
     "yao2020/resnet": (200, 64, {0: 0.1, 59: 0.1, 60: 0.01, 120: 0.001, 180: 0.0001}, 0.9, False, 1e-4, "constant"),
+    "yao2020/mobilenet": (200, 64, {0: 0.1, 60: 0.01, 120: 0.001, 180: 0.0001}, 0.9, False, 1e-4, "constant"),
+    # yao2020 supp. §1.1: DenseNet-40-12: Nesterov, batch 64, wd 1e-4, 300 epochs, /10 at 50% and 75%.
+    "yao2020/densenet": (300, 64, {0: 0.1, 149: 0.1, 150: 0.01, 225: 0.001, 299: 0.001}, 0.9, True, 1e-4,
+                         "constant"),
     "yao2020/mobilenetv2": (200, 64, {0: 0.1, 60: 0.01, 120: 0.001, 180: 0.0001}, 0.9, False, 1e-4, "constant"),
     # yao2020 supp. §1.1: WRN-28-10/4: batch 128, wd 5e-4, 200 epochs, /5 at 60, 120, 160.
     "yao2020/wrn": (200, 128, {0: 0.1, 60: 0.02, 120: 0.004, 160: 0.0008}, 0.9, False, 5e-4, "constant"),
@@ -79,6 +83,9 @@ def test_tang2024_scales_cifar_batches_to_gradaugs_resolutions():
         ("tang2024", "resnet-32", "tang2024/resnet"),
         ("tang2024", "wrn-28-10", "tang2024/wrn"),
         ("yao2020", "resnet-110", "yao2020/resnet"),
+        ("yao2020", "preact-resnet-164", "yao2020/resnet"),
+        ("yao2020", "densenet-40-12", "yao2020/densenet"),
+        ("yao2020", "mobilenet-v1", "yao2020/mobilenet"),
     ],
 )
 def test_get_recipe_by_model_name(paper, model, key):

@@ -1,8 +1,3 @@
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -10,9 +5,9 @@ from keras import ops
 
 import keras_kd
 from keras_kd.models import ResidualNetwork, profile, wide_resnet
+from tests.helpers import OTHER_BACKENDS, predictions_under
 
 BLOCKS = ["S", "S-2x2", "G(4)", "G(N/4)", "B(2)", "BG(2,2)", "BG(2,M/4)"]
-OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()]
 
 
 def tiny(block="S", residual=True, **kwargs):
@@ -68,14 +63,6 @@ def test_one_training_step_on_this_backend(rng):
     assert all(np.isfinite(history.history["loss"]))
 
 
-LOAD_AND_PREDICT = """
-import json, sys
-import keras, numpy as np
-import keras_kd
-model = keras.saving.load_model(sys.argv[1], safe_mode=True)
-x = np.load(sys.argv[2])
-print(json.dumps(keras.ops.convert_to_numpy(model(x)).tolist()))
-"""
 
 
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
@@ -83,13 +70,7 @@ def test_model_saved_here_predicts_identically_under_another_backend(rng, tmp_pa
     model = tiny("G(N/4)")
     x = images(rng)
     model.save(tmp_path / "wrn.keras")
-    np.save(tmp_path / "x.npy", x)
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    out = subprocess.run(
-        [sys.executable, "-c", LOAD_AND_PREDICT, str(tmp_path / "wrn.keras"), str(tmp_path / "x.npy")],
-        env=env, check=True, capture_output=True, text=True,
-    ).stdout
-    theirs = np.array(json.loads(out.strip().splitlines()[-1]), dtype="float32")
+    theirs = predictions_under(backend, x, [tmp_path / "wrn.keras"], tmp_path)[str(tmp_path / "wrn.keras")]
     np.testing.assert_allclose(theirs, ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5)
 
 

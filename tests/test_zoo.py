@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_kd.layers import GroupConv2D
+from keras_kd.layers import GroupConv2D, SeparableConvBlock
 from keras_kd.models import (
+    DenseNet,
+    MobileNetV1,
     MobileNetV2,
     ResidualNetwork,
     VGG,
@@ -15,10 +17,14 @@ from keras_kd.models import (
     imagenet_resnet,
     list_models,
     mobilenet_v2,
+    mobilenet_v1,
     mobilenet_v2_half,
+    preact_resnet,
     resnet18,
     vgg,
 )
+from keras_kd.models.densenet import densenet
+from tests.helpers import OTHER_BACKENDS, predictions_under
 
 TINY = (16, 16, 3)
 
@@ -34,15 +40,21 @@ def redundant_biases(model):
     return {w.path for w in model.trainable_weights if w.path.endswith("bias") and "logits" not in w.path}
 
 
-# Listed networks of over ~10 M parameters: their tiny-input step takes seconds, run once (heavy).
-LARGE = {"resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152", "cifar-resnet-18", "cifar-resnet-34",
+# Listed networks whose tiny-input step takes over ~5 s on some backend (over ~10 M weights, over 50 blocks, or
+# DenseNet-40's 36 layers of distinct widths: ~40 s of eager compiles on JAX) run once (heavy); SHALLOW holds a
+# shallower member of each family with no other listed one, run on every backend.
+SHALLOW = ["preact-resnet-20", "densenet-10-4"]
+LARGE = {"preact-resnet-164", "densenet-40-12", "resnet-110", "resnet110", "resnet-18", "resnet-34", "resnet-50",
+         "resnet-101", "resnet-152", "cifar-resnet-18", "cifar-resnet-34",
          "cifar-resnet-50", "vgg16", "vgg19"}
 
 
 def assert_trains_without_nan_and_updates_every_weight(model, rng):
     x = rng.standard_normal((4,) + TINY).astype("float32")
     y = rng.integers(0, 5, 4)
-    logits = numpy(model(x))
+    # Training mode: at initialization a deep pre-activation net's residual stream doubles per block with BN's
+    # initial moving statistics (preact-resnet-1001 overflows float32 in inference mode, as in torch).
+    logits = numpy(model(x, training=True))
     assert logits.shape == (4, 5) and np.isfinite(logits).all()
     model.compile(optimizer=keras.optimizers.SGD(0.1),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -59,7 +71,8 @@ def assert_trains_without_nan_and_updates_every_weight(model, rng):
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=pytest.mark.heavy) if name in LARGE else name for name in list_models()]
+    "name",
+    [pytest.param(name, marks=pytest.mark.heavy) if name in LARGE else name for name in list_models() + SHALLOW],
 )
 def test_every_registered_model_trains_without_nan_and_updates_every_weight(rng, name):
     assert_trains_without_nan_and_updates_every_weight(get_model(name, num_classes=5, input_shape=TINY), rng)
@@ -142,6 +155,13 @@ def test_unknown_model_name_names_the_value(name):
         (lambda: vgg(10, 10), "depth=10"),
         (lambda: get_model("vgg8", 10, block="G(4)"), "block='G(4)'"),
         (lambda: VGG(((8,),) * 4), "stage_filters=((8,), (8,), (8,), (8,))"),
+        (lambda: preact_resnet(164 + 1, 10), "depth=165"),
+        (lambda: densenet(41, 12, 10), "depth=41"),
+        (lambda: get_model("densenet-40-12", 10, block="B(2)"), "block='B(2)'"),
+        (lambda: DenseNet((2, 2), (4,)), "growth_rates=(4,)"),
+        (lambda: mobilenet_v1(10, stem="tiny"), "stem='tiny'"),
+        (lambda: get_model("mobilenet-v1", 10, residual=True), "residual=True"),
+        (lambda: SeparableConvBlock(8, block="B(2)"), "block='B(2)'"),
     ],
 )
 def test_bad_builder_arguments_name_argument_and_value(build, message):
@@ -231,3 +251,61 @@ def test_vgg_round_trips_and_its_blocks_cannot_be_skipped(rng, tmp_path):
     np.testing.assert_array_equal(numpy(restored(x)), numpy(model(x)))
     with pytest.raises(ValueError, match="cannot be skipped"):
         model(x, block_gates=[False] + [None] * 5)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: DenseNet((2, 1, 2), (4, 4, 4), 5, stem_filters=8, dropout=0.2, input_shape=TINY, name="tiny_densenet"),
+    lambda: MobileNetV1(5, "g2", input_shape=TINY, stages=((8, 1, 1), (16, 2, 2)), name="tiny_mobilenet_v1"),
+])
+def test_networks_without_shortcuts_round_trip_and_cannot_be_skipped(rng, tmp_path, build):
+    model = build()
+    assert not any(model.skippable)
+    x = rng.standard_normal((2,) + TINY).astype("float32")
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert type(restored) is type(model) and restored.get_config() == model.get_config()
+    np.testing.assert_array_equal(numpy(restored(x)), numpy(model(x)))
+    with pytest.raises(ValueError, match="cannot be skipped"):
+        model(x, block_gates=[False] + [None] * (len(model.blocks) - 1))
+
+
+@pytest.mark.heavy
+def test_densenet_taps_are_the_dense_block_outputs():
+    """DenseNet-40-12's dense blocks end at 160, 304, 448 channels; transitions halve the resolution and keep
+    the channels."""
+    model = get_model("densenet-40-12", 10)
+    assert [model.tap_shapes[f"stage{i}"][1:] for i in (1, 2, 3)] == [(32, 32, 160), (16, 16, 304), (8, 8, 448)]
+    assert model.stage_sizes == [12, 13, 13] and model.tap_shapes["embedding"] == (None, 448)
+
+
+@pytest.mark.heavy
+def test_mobilenet_v1_stages_end_where_the_resolution_halves():
+    model = get_model("mobilenet-v1", 10)
+    assert model.stage_sizes == [1, 2, 2, 6, 2]
+    assert [model.tap_shapes[f"stage{i}"][1:] for i in range(1, 6)] == [
+        (32, 32, 64), (16, 16, 128), (8, 8, 256), (4, 4, 512), (2, 2, 1024)]
+
+
+# One tiny network of each zoo class and stem (the WRN's: tests/test_wide_resnet.py).
+EVERY_CLASS = {
+    "preact_resnet": lambda: preact_resnet(11, 5, input_shape=TINY),
+    "cifar_resnet_option_a": lambda: cifar_resnet(8, 5, input_shape=TINY),
+    "imagenet_stem": lambda: BUILDERS["imagenet_resnet"](block="B(4)"),
+    "mobilenet_v2_half": lambda: BUILDERS["mobilenet_v2_half"](),
+    "mobilenet_v1": lambda: MobileNetV1(5, input_shape=TINY, stages=((8, 1, 1), (16, 2, 2))),
+    "vgg": lambda: VGG(((4,), (8,), (8,), (8,), (8,)), 5, input_shape=TINY),
+    "densenet": lambda: DenseNet((2, 1, 2), (4, 4, 4), 5, stem_filters=8, input_shape=TINY),
+}
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_every_zoo_class_saved_here_predicts_identically_under_another_backend(rng, tmp_path, backend):
+    x = rng.standard_normal((2,) + TINY).astype("float32")
+    ours = {}
+    for name, build in EVERY_CLASS.items():
+        model = build()
+        model.save(tmp_path / f"{name}.keras")
+        ours[str(tmp_path / f"{name}.keras")] = numpy(model(x))
+    theirs = predictions_under(backend, x, list(ours), tmp_path)
+    for path, logits in ours.items():
+        np.testing.assert_allclose(theirs[path], logits, rtol=1e-4, atol=1e-5, err_msg=path)

@@ -1,5 +1,7 @@
 """Counts of the zoo's networks against the papers' tables and the reference implementations."""
 
+import keras
+import numpy as np
 import pytest
 
 from keras_kd.models import cifar_resnet, get_model, mobilenet_v2, profile, resnet18, wide_resnet
@@ -174,3 +176,64 @@ def test_li2021_table_7_cifar_resnet_50_mflops():
     1304.69 / 1304.88: CIFAR-10's integer is reproduced; CIFAR-100's 1306 is not (0.6 M above; the head adds
     0.18 M), and an ImageNet-stem ResNet-50 would have 86."""
     assert round(profile(get_model("cifar-resnet-50", 10), convention="li2021")["flops"] / 1e6) == 1305
+
+
+# Ports of yao2020's CIFAR networks, run with torch (sum(p.numel() for p in model.parameters()) at 10 / 100
+# classes): bearpaw/pytorch-classification models/cifar/preresnet.py preresnet(depth, block_name="bottleneck"),
+# the port of He et al.'s code (he2016b: ResNet-164 "1.7M"); its models/cifar/densenet.py densenet(depth=40,
+# block=BasicBlock, growthRate=12, compressionRate=1), the authors' code's 24-channel stem; kuangliu/pytorch-cifar
+# models/mobilenet.py MobileNet.
+CIFAR_PORTS = {
+    "preact-resnet-164": ({}, (1703258, 1726388)),
+    "densenet-40-12": ({"stem_filters": 24}, (1059298, 1100428)),
+    "mobilenet-v1": ({}, (3217226, 3309476)),
+}
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("name", list(CIFAR_PORTS))
+def test_yao2020_cifar_networks_have_the_reference_ports_counts(name):
+    kwargs, counts = CIFAR_PORTS[name]
+    for classes, count in zip((10, 100), counts):
+        assert profile(get_model(name, classes, **kwargs))["trainable_params"] == count, classes
+
+
+@pytest.mark.heavy
+def test_preact_resnet_1001_has_the_reference_ports_count():
+    """bearpaw/pytorch-classification preresnet(depth=1001, block_name="bottleneck"): 10,327,706 at 10 classes."""
+    assert profile(get_model("preact-resnet-1001", 10))["trainable_params"] == 10327706
+
+
+def densenet_count(stem, classes, layers=12, growth=12):
+    """DenseNet-(3 * layers + 4)-growth weights by hand: 3x3 stem; per layer BN (2c) and a 3x3 conv to k;
+    per transition BN and a 1x1 conv keeping c; head BN and dense."""
+    count, channels = 3 * 3 * 3 * stem, stem
+    for stage in range(3):
+        if stage:
+            count += 2 * channels + channels * channels
+        for _ in range(layers):
+            count += 2 * channels + 3 * 3 * channels * growth
+            channels += growth
+    return count + 2 * channels + (channels + 1) * classes
+
+
+def test_densenet_40_12_has_the_papers_16_channel_stem_and_1_0_million_weights():
+    """huang2017a §3: "a convolution with 16 ... output channels" before the first dense block; Table 2:
+    DenseNet (L = 40, k = 12), 1.0M parameters. The hand count also gives the authors' code's (24-channel stem)
+    number of the port above."""
+    assert densenet_count(24, 10) == CIFAR_PORTS["densenet-40-12"][1][0]
+    for classes in (10, 100):
+        count = profile(get_model("densenet-40-12", classes))["trainable_params"]
+        assert count == densenet_count(16, classes)
+    assert round(profile(get_model("densenet-40-12", 10))["trainable_params"] / 1e6, 1) == 1.0
+
+
+@pytest.mark.heavy
+def test_mobilenet_v1_at_1000_classes_has_keras_applications_count():
+    """keras.applications.MobileNet(alpha=1.0), built here: the same 4,231,976 trainable weights (its top is a
+    1x1 conv with bias, our dense layer)."""
+    reference = keras.applications.MobileNet(weights=None)
+    expected = sum(int(np.prod(w.shape)) for w in reference.trainable_weights)
+    model = get_model("mobilenet-v1", 1000, stem="imagenet")
+    assert profile(model)["trainable_params"] == expected == 4231976
+    assert model.tap_shapes["stage5"][1:] == (7, 7, 1024)

@@ -74,7 +74,7 @@ class MutualDistiller(Trainer):
         peers: two or more built Keras models with the same number of classes
             (same or different architectures), trained from scratch.
         auxiliary: add DCM's auxiliary classifiers C2, C3 to every peer
-            (3-stage WRNs / CIFAR ResNets) and distil densely across them;
+            (the backbones of ``keras_kd.models.dcm_heads``) and distil densely across them;
             they are dropped at inference (``peers[k]`` stays plain).
         temperature: softmax temperature T of the peer terms (DML: 1).
         kl_weight: weight of the peer terms.

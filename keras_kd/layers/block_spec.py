@@ -128,6 +128,18 @@ def parse_block(block):
     )
 
 
+def parse_grouped_block(block, owner):
+    """``parse_block(block)`` for blocks whose one 3x3 conv is grouped (``owner``'s, e.g.
+    MobileNet blocks); raises naming the value unless it is a G notation."""
+    spec = parse_block(block)
+    if spec.kind != "G":
+        raise ValueError(
+            f"{owner} take a grouped-conv notation (G(N), g<int>, G<int>, G(g), G(N/k)). "
+            f"Received: block={str(spec)!r}"
+        )
+    return spec
+
+
 def _spec_from_match(kind, parts, original):
     if parts.get("width") and parts["width"] != ("N" if kind == "G" else "M"):
         raise ValueError(

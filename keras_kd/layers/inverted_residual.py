@@ -13,7 +13,7 @@ from keras import layers
 
 from keras_kd.api import register
 from keras_kd.layers import skip
-from keras_kd.layers.block_spec import parse_block
+from keras_kd.layers.block_spec import parse_grouped_block
 from keras_kd.layers.group_conv import GroupConv2D
 from keras_kd.layers.residual_block import batch_norm
 from keras_kd.validation import check_choice
@@ -56,12 +56,7 @@ class InvertedResidualBlock(skip.GatedBlock):
     ):
         super().__init__(skip_mode=skip_mode, **kwargs)
         self.activation = check_choice(activation, "activation", ACTIVATIONS)
-        self.spec = parse_block(block)
-        if self.spec.kind != "G":
-            raise ValueError(
-                "MobileNetV2 blocks take a grouped-conv notation (G(N), g<int>, "
-                f"G<int>, G(g), G(N/k)). Received: block={str(self.spec)!r}"
-            )
+        self.spec = parse_grouped_block(block, "MobileNetV2 blocks")
         self.filters, self.strides, self.expansion = filters, strides, expansion
         self.residual, self.use_bias = residual, use_bias
 

@@ -1,8 +1,6 @@
 """A plain conv-BN-ReLU unit, optionally after a 2x2 max-pool: the block of VGG networks.
 
-It has no shortcut, so it can never be skipped (``can_skip`` is false) and has no
-residual branch to scale; it is a ``GatedBlock`` only so that VGGs are staged networks
-like the rest of the zoo (stage taps, the same ``call`` arguments).
+It has no shortcut, so it can never be skipped (``skip.UnskippableBlock``).
 """
 
 import keras
@@ -14,7 +12,7 @@ from keras_kd.layers.residual_block import batch_norm
 
 
 @register
-class PlainConvBlock(skip.GatedBlock):
+class PlainConvBlock(skip.UnskippableBlock):
     """``[2x2 max-pool] -> 3x3 conv (bias) -> BN -> ReLU``, as in RepDistiller's CIFAR VGGs.
 
     Args:
@@ -36,7 +34,6 @@ class PlainConvBlock(skip.GatedBlock):
         self.strides = 2 if self.pool else 1
 
     def build(self, input_shape):
-        self.can_skip = False
         self.pooling = layers.MaxPooling2D(2, 2, name="pool") if self.pool else None
         self.conv = layers.Conv2D(self.filters, 3, padding="same", use_bias=self.use_bias,
                                   kernel_initializer="he_normal", name="conv")
@@ -45,10 +42,7 @@ class PlainConvBlock(skip.GatedBlock):
         self.conv.build(shape)
         self.norm.build(self.conv.compute_output_shape(shape))
 
-    def _run(self, inputs, training, branch_scale=None):
-        if branch_scale is not None:
-            raise ValueError(f"Block {self.name!r} has no residual branch to scale. Received: "
-                             f"branch_scale={branch_scale}")
+    def body(self, inputs, training):
         x = self.pooling(inputs) if self.pool else inputs
         return keras.activations.relu(self.norm(self.conv(x), training=training))
 

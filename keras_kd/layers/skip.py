@@ -91,8 +91,8 @@ class GatedBlock(keras.layers.Layer):
     def call(self, inputs, training=None, gate=None, branch_scale=None):
         if gate is not None and gate is not True and not self.can_skip:
             raise ValueError(
-                f"Block {self.name!r} changes the shape of its input and cannot "
-                f"be skipped. Received: gate={gate}"
+                f"Block {self.name!r} has no identity shortcut (it changes the shape of its "
+                f"input or has no shortcut) and cannot be skipped. Received: gate={gate}"
             )
         return gated(
             lambda: self._run(inputs, training, branch_scale),
@@ -108,3 +108,19 @@ class GatedBlock(keras.layers.Layer):
             height = None if height is None else -(-height // self.strides)
             width = None if width is None else -(-width // self.strides)
         return (batch, height, width, self.filters)
+
+
+class UnskippableBlock(GatedBlock):
+    """A block without a shortcut (the units of VGG, DenseNet, MobileNet v1): never skipped and
+    with no residual branch to scale; a ``GatedBlock`` only so that these networks are staged
+    like the rest of the zoo (stage taps, the same ``call`` arguments). Subclasses implement
+    ``body(inputs, training)`` (not ``forward``: on torch every layer is a ``torch.nn.Module``)."""
+
+    can_skip = False
+
+    def _run(self, inputs, training, branch_scale=None):
+        if branch_scale is not None:
+            raise ValueError(
+                f"Block {self.name!r} has no residual branch to scale. Received: branch_scale={branch_scale}"
+            )
+        return self.body(inputs, training)

@@ -1,8 +1,12 @@
 from keras_kd.models.auxiliary import dcm_heads
 from keras_kd.models.deploy import with_preprocessing
+from keras_kd.models.densenet import DenseNet, densenet
+from keras_kd.models.mobilenet_v1 import MobileNetV1, mobilenet_v1
 from keras_kd.models.mobilenet_v2 import MobileNetV2, mobilenet_v2, mobilenet_v2_half
 from keras_kd.models.profile import profile
 from keras_kd.models.registry import get_model, list_models
-from keras_kd.models.resnet import ResidualNetwork, cifar_resnet, imagenet_resnet, resnet18, wide_resnet
+from keras_kd.models.resnet import (
+    ResidualNetwork, cifar_resnet, imagenet_resnet, preact_resnet, resnet18, wide_resnet,
+)
 from keras_kd.models.staged import StagedNet
 from keras_kd.models.vgg import VGG, vgg

@@ -12,13 +12,19 @@ Every name means one network, the one its source means (``list_models(sources=Tr
 * ``resnet-18/34/50/101/152``: ImageNet ResNets (he2016 Table 1, torchvision's ``resnet.py``),
   224 px by default; ``cifar-resnet-18/34/50/101/152``: the same stages with a 3x3 stride-1 stem
   and no max-pool (jha2020's ResNet-18, li2021's and tang2024's CIFAR ResNet-34 / 50), 32 px;
+* ``preact-resnet-<9n+2>``: He et al.'s pre-activation bottleneck CIFAR ResNets (he2016b;
+  yao2020's ResNet-164);
+* ``densenet-<3n+4>-<k>``: the CIFAR DenseNet without bottlenecks (huang2017a; yao2020's
+  DenseNet-40-12);
+* ``mobilenet-v1``: MobileNet v1 for CIFAR (howard2017, the common CIFAR port; yao2020's MobileNet);
 * ``vgg8/11/13/16/19``: the CIFAR VGGs with batch norm of the CRD / mdistiller benchmark
   (RepDistiller ``models/vgg.py``);
 * ``mobilenet-v2``: the CIFAR MobileNetV2 that reproduces jha2020; ``mobilenet-v2-half``: the
   width-0.5 CIFAR MobileNetV2 of the CRD / mdistiller benchmark (RepDistiller ``mobile_half``).
 
-A name that could mean two networks is refused rather than guessed (``resnet-164``, ``resnet-1001``:
-He et al.'s pre-activation bottleneck ResNets, not basic-block nets of that depth); an unknown name
+A name that could mean two networks is refused rather than guessed (``resnet-164``, ``resnet-1001``
+mean He et al.'s pre-activation bottleneck ResNets to the papers, not basic-block nets of that depth:
+the message names ``preact-resnet-164``); an unknown name
 raises listing the close matches. Keyword arguments go to the builder (``block=``, ``residual=``,
 ``input_shape=``, ...).
 """
@@ -28,8 +34,10 @@ import difflib
 import re
 from typing import Callable
 
+from keras_kd.models.densenet import densenet
+from keras_kd.models.mobilenet_v1 import mobilenet_v1
 from keras_kd.models.mobilenet_v2 import mobilenet_v2, mobilenet_v2_half
-from keras_kd.models.resnet import IMAGENET_LAYOUTS, cifar_resnet, imagenet_resnet, wide_resnet
+from keras_kd.models.resnet import IMAGENET_LAYOUTS, cifar_resnet, imagenet_resnet, preact_resnet, wide_resnet
 from keras_kd.models.vgg import LAYOUTS as VGG_LAYOUTS
 from keras_kd.models.vgg import vgg
 
@@ -73,6 +81,18 @@ FAMILIES = (
                                         **{"widths": REPDISTILLER_X4_WIDTHS, "name": m[0], **kw}), "resnet",
            "4x wider CIFAR ResNet of the CRD / mdistiller benchmark, stem 32, stages 64 / 128 / 256 "
            "(RepDistiller models/resnet.py resnet8x4, resnet32x4)"),
+    Family("preact-resnet-<9n+2>", r"preact-resnet-(\d+)",
+           lambda m, **kw: preact_resnet(int(m[1]), **kw), "resnet",
+           "He et al.'s pre-activation bottleneck CIFAR ResNet (he2016b; yao2020 Tables 1, 3), as the "
+           "bearpaw/pytorch-classification port of He et al.'s code (models/cifar/preresnet.py)"),
+    Family("densenet-<3n+4>-<k>", r"densenet-(\d+)-(\d+)",
+           lambda m, **kw: densenet(int(m[1]), int(m[2]), **kw), "densenet",
+           "CIFAR DenseNet without bottlenecks, 16-channel stem as huang2017a's text (yao2020 Table 2; "
+           "stem_filters=24 is the authors' code, liuzhuang13/DenseNet)"),
+    Family("mobilenet-v1", r"mobilenet-v1",
+           lambda m, **kw: mobilenet_v1(**kw), "mobilenet",
+           "MobileNet v1 (howard2017) with a stride-1 CIFAR stem, as kuangliu/pytorch-cifar models/mobilenet.py "
+           "(yao2020 Table 4); stem='imagenet' for 224 px"),
     Family(f"vgg<{_VGG_DEPTHS}>", rf"vgg({_VGG_DEPTHS})",
            lambda m, **kw: vgg(int(m[1]), **kw), "vgg",
            "CIFAR VGG with batch norm of the CRD / mdistiller benchmark, pooled features to one dense layer "
@@ -92,10 +112,10 @@ REFUSED = {
                          f"others (RepDistiller's 'ResNet50' has the CIFAR stem): name 'resnet-{depth}' (ImageNet, "
                          f"224 px) or 'cifar-resnet-{depth}' (3x3 stem, no max-pool, 32 px)"
        for depth in IMAGENET_LAYOUTS},
-    "resnet-164": "He et al.'s pre-activation bottleneck ResNet-164 (yao2020 Tables 1, 3) is not in the zoo "
-                  "yet; for the basic-block CIFAR ResNet of that depth call keras_kd.models.cifar_resnet(164, ...)",
-    "resnet-1001": "He et al.'s pre-activation bottleneck ResNet-1001 is not in the zoo yet; for the basic-block "
-                   "CIFAR ResNet of that depth call keras_kd.models.cifar_resnet(1001, ...)",
+    **{f"resnet-{depth}": f"ResNet-{depth} in the papers (yao2020 Tables 1, 3) is He et al.'s pre-activation "
+                          f"bottleneck ResNet: name 'preact-resnet-{depth}'; for the basic-block CIFAR ResNet of that "
+                          f"depth call keras_kd.models.cifar_resnet({depth}, ...)"
+       for depth in (164, 1001)},
 }
 
 LISTED = (
@@ -105,6 +125,7 @@ LISTED = (
     "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet8x4", "resnet32x4",
     "resnet-18", "resnet-34", "resnet-50", "resnet-101", "resnet-152",
     "cifar-resnet-18", "cifar-resnet-34", "cifar-resnet-50",
+    "preact-resnet-164", "densenet-40-12", "mobilenet-v1",
     "vgg8", "vgg11", "vgg13", "vgg16", "vgg19",
     "mobilenet-v2", "mobilenet-v2-half",
 )

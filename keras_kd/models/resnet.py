@@ -1,6 +1,6 @@
 """Residual networks of the papers: Wide ResNets, CIFAR ResNets, ResNet-18, ImageNet ResNets.
 
-One class, four builders:
+One class, five builders:
 
 * ``wide_resnet``: pre-activation WRN-d-k as in the attention-transfer /
   Moonshine code (zagoruyko2016; crowley2018 Table 2, jha2020 §5): 3x3 stem conv 3->16;
@@ -13,6 +13,8 @@ One class, four builders:
   "option A" shortcuts (subsample, zero-pad channels); pool, dense. With
   ``shortcut="conv"`` and ``widths``, the CIFAR ResNets of RepDistiller's
   benchmark zoo (resnet8..110, resnet8x4, resnet32x4).
+* ``preact_resnet``: He et al.'s pre-activation bottleneck CIFAR ResNet-(9n+2)
+  (he2016b; yao2020's ResNet-164).
 * ``resnet18``: the CIFAR ResNet-18 of jha2020: 3x3 stem conv-BN-ReLU to 64
   (no max-pool); stages of 2 post-activation blocks at 64, 128, 256, 512;
   1x1 conv + BN projection shortcuts; pool, dense.
@@ -37,9 +39,9 @@ from keras_kd.validation import check_choice, check_int
 STEMS = ("cifar", "imagenet")
 
 
-def blocks_per_stage(depth, offset, stages=3):
-    """n for a depth of ``stages * 2 * n + offset``; raises naming the depth."""
-    step = 2 * stages
+def blocks_per_stage(depth, offset, stages=3, convs_per_block=2):
+    """n for a depth of ``stages * convs_per_block * n + offset``; raises naming the depth."""
+    step = convs_per_block * stages
     integral = isinstance(depth, numbers.Integral) and not isinstance(depth, bool)
     if not integral or depth < step + offset or (depth - offset) % step:
         examples = ", ".join(str(step * n + offset) for n in (1, 2, 3, 4, 6))
@@ -255,6 +257,56 @@ def cifar_resnet(
         input_shape=input_shape,
         skip_mode=skip_mode,
         name=name or f"resnet-{depth}",
+    )
+
+
+def preact_resnet(
+    depth,
+    num_classes,
+    block="B(4)",
+    residual=True,
+    input_shape=(32, 32, 3),
+    skip_mode=None,
+    name=None,
+):
+    """Builds He et al.'s pre-activation bottleneck CIFAR ResNet-``depth`` (he2016b, "Identity
+    Mappings in Deep Residual Networks"; yao2020 Tables 1, 3: ResNet-164).
+
+    3x3 stem conv 3->16; three stages of n = (depth - 2) / 9 pre-activation bottlenecks
+    (BN-ReLU-1x1-BN-ReLU-3x3-BN-ReLU-1x1, the stride on the 3x3) with outputs 64, 128, 256
+    (4x the 3x3 width); a 1x1 conv shortcut where the shape changes, reading the
+    pre-activated input as the WRN code does (the count is the same either way); head
+    BN-ReLU, pool, dense. ResNet-164 has 1,703,258 weights at 10 classes, as the
+    bearpaw/pytorch-classification port of He et al.'s code (he2016b: "1.7M").
+
+    Args:
+        depth: 9n+2 (164, 1001, ...).
+        num_classes: size of the dense head.
+        block: ``"B(4)"`` (the bottleneck) or a cheap-conv notation substituted into every
+            block (its bottleneck factor must divide 64).
+        residual: as in ``wide_resnet``.
+        input_shape: as in ``wide_resnet``.
+        skip_mode: as in ``wide_resnet``.
+        name: model name; defaults to ``preact-resnet-<depth>``.
+
+    Example:
+
+    >>> kd.models.profile(preact_resnet(164, 10))["trainable_params"]
+    1703258
+    """
+    per_stage = blocks_per_stage(depth, 2, convs_per_block=3)
+    return ResidualNetwork(
+        stage_widths=(64, 128, 256),
+        stage_sizes=(per_stage,) * 3,
+        num_classes=num_classes,
+        stem_filters=16,
+        preactivation=True,
+        shortcut="conv",
+        block=block,
+        residual=residual,
+        input_shape=input_shape,
+        skip_mode=skip_mode,
+        name=name or f"preact-resnet-{depth}",
     )
 
 

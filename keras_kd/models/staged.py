@@ -12,6 +12,16 @@ import keras
 EMBEDDING = "embedding"
 
 
+def check_no_residual_blocks(network, block, residual):
+    """Raises naming ``block`` and ``residual`` unless they are ``"S"`` and ``False``: ``network``
+    (``"A VGG"``, ``"A DenseNet"``) has no residual blocks to substitute or shortcuts to remove."""
+    if block != "S" or residual is not False:
+        raise ValueError(
+            f"{network} has no residual blocks: no cheap-conv substitution (block='S' only) and no shortcuts to "
+            f"remove (residual=False only). Received: block={block!r}, residual={residual!r}"
+        )
+
+
 class StagedNet(keras.Model):
     """A classifier built as ``stem -> stages of blocks -> head``.
 

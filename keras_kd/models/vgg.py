@@ -23,7 +23,7 @@ from keras import layers
 
 from keras_kd.api import register
 from keras_kd.layers.plain_conv import PlainConvBlock
-from keras_kd.models.staged import StagedNet
+from keras_kd.models.staged import StagedNet, check_no_residual_blocks
 from keras_kd.validation import check_int
 
 LAYOUTS = {
@@ -55,11 +55,7 @@ class VGG(StagedNet):
                  block="S", residual=False, skip_mode=None, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = check_int(num_classes, "num_classes")
-        if block != "S" or residual is not False:
-            raise ValueError(
-                "A VGG has no residual blocks: no cheap-conv substitution (block='S' only) and no shortcuts to "
-                f"remove (residual=False only). Received: block={block!r}, residual={residual!r}"
-            )
+        check_no_residual_blocks("A VGG", block, residual)
         self.block, self.residual = block, residual
         self.skip_mode = skip_mode
         self.stage_filters = [[int(f) for f in stage] for stage in stage_filters]

@@ -463,8 +463,7 @@ class HyperMutual(StudentHyperModel):
         temperature: peer-KL temperature knob (> 0; DML uses 1).
         kl_weight: peer-KL weight knob (>= 0).
         auxiliary: DCM auxiliary classifiers on / off knob (bool); ``True``
-            needs peers DCM defines heads for (3-stage zoo WRNs / ResNets,
-            the zoo's MobileNetV2).
+            needs peers DCM defines heads for (``keras_kd.models.dcm_heads``).
         **kwargs: the ``StudentHyperModel`` knobs.
 
     Example:
