@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_kd import data
-from tests.helpers import fake_images, write_folder, write_idx
+from tests.helpers import fake_images, png_bytes, write_folder, write_idx
 
 SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpg.tar.gz")
 
@@ -25,6 +25,136 @@ def test_image_folder_and_its_tar_gz_read_the_same(tmp_path, rng):
         order = np.random.default_rng(0).permutation(len(labels))  # seeded split order
         np.testing.assert_array_equal(images, written["train"][0][order])
         np.testing.assert_array_equal(labels, written["train"][1][order])
+
+
+def write_tiny_imagenet(root, rng, wnids=("n09", "n01", "n04"), per_class=3, size=8):
+    """Tiny-ImageNet's layout as distributed (tiny-imagenet-200/): unsorted wnids.txt, train/<wnid>/images and a
+    boxes file, val/images labelled by val_annotations.txt, unlabelled test/images. Returns the val images and
+    their labels by sorted wnid."""
+    root.mkdir(parents=True)
+    (root / "wnids.txt").write_text("".join(f"{wnid}\n" for wnid in wnids))
+    for wnid in wnids:
+        (root / "train" / wnid / "images").mkdir(parents=True)
+        (root / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+        for i in range(per_class):
+            (root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG").write_bytes(png_bytes(fake_images(rng, 1, size)[0]))
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "test" / "images").mkdir(parents=True)
+    (root / "test" / "images" / "test_0.JPEG").write_bytes(png_bytes(fake_images(rng, 1, size)[0]))
+    val = fake_images(rng, 4, size)
+    val_wnids = ["n04", "n01", "n09", "n04"]
+    rows = []
+    for i, (image, wnid) in enumerate(zip(val, val_wnids)):
+        (root / "val" / "images" / f"val_{i}.JPEG").write_bytes(png_bytes(image))
+        rows.append(f"val_{i}.JPEG\t{wnid}\t0\t0\t{size - 1}\t{size - 1}\n")
+    (root / "val" / "val_annotations.txt").write_text("".join(reversed(rows)))
+    return val, np.array([sorted(wnids).index(wnid) for wnid in val_wnids])
+
+
+def test_tiny_imagenet_layout_reads_val_as_the_labelled_test_split(tmp_path, rng):
+    val_images, val_labels = write_tiny_imagenet(tmp_path / "tiny-imagenet-200", rng)
+    source = str(tmp_path / "tiny-imagenet-200")
+    images, labels = data.load_arrays(source, "test")
+    np.testing.assert_array_equal(images, val_images)
+    np.testing.assert_array_equal(labels, val_labels)
+    images, labels = data.load_arrays(source, "train", validation_fraction=0)
+    assert images.shape == (9, 8, 8, 3) and np.bincount(labels).tolist() == [3, 3, 3]
+    batch, batch_labels = next(iter(data.load(source, "train", batch_size=9, validation_fraction=0)))
+    assert tuple(batch.shape) == (9, 8, 8, 3) and sorted(batch_labels.numpy().tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_tiny_imagenet_annotations_naming_an_unknown_class_are_refused(tmp_path, rng):
+    write_tiny_imagenet(tmp_path / "tiny", rng)
+    with open(tmp_path / "tiny" / "val" / "val_annotations.txt", "a") as annotations:
+        annotations.write("val_9.JPEG\tn77\t0\t0\t7\t7\n")
+    with pytest.raises(ValueError, match="missing from wnids.txt: \\['n77'\\]"):
+        data.load_arrays(str(tmp_path / "tiny"), "test")
+
+
+IMAGENET_MEAN, IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def write_imagenet_tree(root, rng, shapes=((16, 16), (16, 24), (20, 16)), classes=("n02", "n01"), jpeg=False):
+    """ImageNet's layout, <root>/{train,val}/<wnid>/<image>, with images of several sizes; returns the val
+    images (sorted class, then file name)."""
+    import tensorflow as tf
+
+    val = []
+    for split in ("train", "val"):
+        for wnid in sorted(classes):
+            (root / split / wnid).mkdir(parents=True)
+            for i, (height, width) in enumerate(shapes):
+                image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                encoded = tf.io.encode_jpeg(image).numpy() if jpeg else png_bytes(image)
+                (root / split / wnid / f"{i}.{'JPEG' if jpeg else 'png'}").write_bytes(encoded)
+                if split == "val":
+                    val.append(image)
+    return val
+
+
+def test_imagenet_eval_transform_resizes_the_shorter_side_then_center_crops(tmp_path, rng):
+    """image_size 14: shorter side to int(14 / 0.875) = 16 (the 16-px images unresized), center 14 x 14 crop:
+    rows / columns round((16 - 14) / 2) = 1 .. 15 of the 16 x 16 and 16 x 24 images (columns 5 .. 19)."""
+    val = write_imagenet_tree(tmp_path / "imagenet", rng)
+    images, labels = next(iter(data.load(str(tmp_path / "imagenet"), "test", batch_size=6, image_size=14)))
+    assert tuple(images.shape) == (6, 14, 14, 3) and labels.numpy().tolist() == [0, 0, 0, 1, 1, 1]
+    normalized = lambda crop: (crop / 255.0 - IMAGENET_MEAN) / IMAGENET_STD  # noqa: E731
+    np.testing.assert_allclose(images[0], normalized(val[0][1:15, 1:15]), atol=1e-4)
+    np.testing.assert_allclose(images[1], normalized(val[1][1:15, 5:19]), atol=1e-4)
+    assert np.isfinite(images[2]).all()  # 20 x 16: resized to 20 x 16 -> 20 x 16 (shorter 16), rows 3 .. 17
+    np.testing.assert_allclose(images[2], normalized(val[2][3:17, 1:15]), atol=1e-4)
+
+
+def test_imagenet_train_crops_are_seeded_resized_boxes_redrawn_every_epoch(tmp_path, rng):
+    write_imagenet_tree(tmp_path / "png", rng)
+    write_imagenet_tree(tmp_path / "jpeg", rng, jpeg=True)  # decode_and_crop_jpeg path
+    for source in (str(tmp_path / "png"), str(tmp_path / "jpeg")):
+        dataset = data.load(source, "train", batch_size=6, image_size=12, validation_fraction=0)
+        epochs = [next(iter(dataset))[0].numpy() for _ in range(2)]
+        again = next(iter(data.load(source, "train", batch_size=6, image_size=12, validation_fraction=0)))[0]
+        assert epochs[0].shape == (6, 12, 12, 3) and np.isfinite(epochs[0]).all()
+        np.testing.assert_array_equal(again.numpy(), epochs[0])  # same seed, same crops
+        assert not np.array_equal(epochs[0], epochs[1])  # a new epoch draws new crops (and order)
+
+
+def test_imagenet_crop_of_a_constant_image_is_its_normalized_color(tmp_path):
+    """A crop resized from a constant image keeps its color: the normalization is ImageNet's."""
+    root = tmp_path / "constant"
+    (root / "train" / "a").mkdir(parents=True)
+    (root / "train" / "a" / "0.png").write_bytes(png_bytes(np.full((20, 30, 3), (10, 128, 250), np.uint8)))
+    images, _ = next(iter(data.load(str(root), "train", batch_size=1, image_size=8, validation_fraction=0)))
+    np.testing.assert_allclose(images[0], np.broadcast_to((np.array([10, 128, 250]) / 255 - IMAGENET_MEAN)
+                                                          / IMAGENET_STD, (8, 8, 3)), atol=1e-4)
+
+
+def test_imagenet_tar_streams_as_its_folder_and_counts_without_decoding(tmp_path, rng):
+    write_imagenet_tree(tmp_path / "tree", rng)
+    with tarfile.open(tmp_path / "tree.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "tree", arcname="tree")
+    folder, tar = (str(tmp_path / "tree"), str(tmp_path / "tree.tar.gz"))
+    for split, count in (("train", 5), ("validation", 1), ("test", 6)):
+        assert data.num_examples(folder, split) == data.num_examples(tar, split) == count
+        batches = [data.load(source, split, batch_size=8, image_size=8, augment=False, shuffle=False)
+                   for source in (folder, tar)]
+        (a, a_labels), (b, b_labels) = (next(iter(batch)) for batch in batches)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a_labels.numpy(), b_labels.numpy())
+    (x, index), _ = next(iter(data.load(folder, "train", batch_size=8, image_size=8, with_index=True)))
+    assert sorted(index.numpy().tolist()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("source, kwargs, message", [
+    ((np.zeros((3, 4, 4, 3), np.uint8), np.zeros(3)), {"image_size": 8}, "source=(ndarray(shape=(3, 4, 4, 3)"),
+    ("cifar10", {"image_size": 8}, "source='cifar10'"),
+    (None, {"image_size": 0}, "image_size=0"),
+    (None, {"image_size": 8, "random_scale": (1.0, 0.5)}, "random_scale=(1.0, 0.5)"),
+])
+def test_bad_streaming_arguments_name_the_value(tmp_path, rng, source, kwargs, message):
+    if source is None:
+        write_imagenet_tree(tmp_path / "tree", rng)
+        source = str(tmp_path / "tree")
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        data.load(source, "train", **kwargs)
 
 
 def test_numpy_source_split_is_a_seeded_partition(rng):

@@ -12,10 +12,13 @@ random scale transformation (yang2020, used by tang2024) as an option:
 """
 
 import math
+import os
 
 import numpy as np
 
-from keras_kd.data.sources import read_source
+from keras_kd.data import imagenet
+from keras_kd.data.seeded import seeded_map
+from keras_kd.data.sources import describe_value, is_idx_directory, list_examples, read_source
 from keras_kd.validation import check_choice, check_int, check_number
 
 SPLITS = ("train", "validation", "test")
@@ -39,18 +42,38 @@ def load_arrays(source, split="train", validation_fraction=0.1, seed=0, data_dir
     ``"train"`` and ``"validation"`` come in a seeded random order, so their
     first n examples are a random subset; ``"test"`` keeps the source order.
     """
+    return _split_of(read_source(source, data_dir=data_dir, download=download), source, split,
+                     validation_fraction, seed)
+
+
+def _split_of(splits, source, split, validation_fraction, seed):
+    """``(items, labels)`` of ``split`` from the source's ``{split: (items, labels)}``: ``"test"`` as is,
+    ``"train"`` / ``"validation"`` a seeded partition of the source's train split."""
     check_choice(split, "split", SPLITS)
     validation_fraction = check_number(validation_fraction, "validation_fraction", 0, 1, high_open=True)
-    splits = read_source(source, data_dir=data_dir, download=download)
     if split == "test":
         _check("test" in splits, f"source={source!r} has no test split")
         return splits["test"]
     _check("train" in splits, f"source={source!r} has no train split")
-    images, labels = splits["train"]
+    items, labels = splits["train"]
     order = np.random.default_rng(seed).permutation(len(labels))
     held_out = int(round(validation_fraction * len(labels)))
     chosen = order[len(labels) - held_out :] if split == "validation" else order[: len(labels) - held_out]
-    return images[chosen], labels[chosen]
+    if isinstance(items, np.ndarray):
+        return items[chosen], labels[chosen]
+    return [items[i] for i in chosen], labels[chosen]
+
+
+def list_split(source, split="train", validation_fraction=0.1, seed=0):
+    """``(items, labels)`` of ``split`` of a local image source without decoding it (the examples ``load``
+    streams with ``image_size=``): file paths or encoded images, and int64 labels."""
+    if not isinstance(source, (str, os.PathLike)) or not os.path.exists(source) or is_idx_directory(source):
+        raise ValueError(
+            "`image_size=` streams images from a local folder tree, tar archive or Tiny-ImageNet directory; "
+            "tfds names, idx files and arrays load in memory at their own size (image_size=None). "
+            f"Received: source={describe_value(source)}"
+        )
+    return _split_of(list_examples(os.fspath(source)), source, split, validation_fraction, seed)
 
 
 def channel_statistics(images):
@@ -61,7 +84,10 @@ def channel_statistics(images):
 
 def num_examples(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
     """How many examples ``load(source, split, ...)`` yields (e.g. GKT's ``num_examples``:
-    the ``"train"`` part leaves the carved validation examples out)."""
+    the ``"train"`` part leaves the carved validation examples out). Local image sources are
+    counted from their file listing, without decoding."""
+    if isinstance(source, (str, os.PathLike)) and os.path.exists(source) and not is_idx_directory(source):
+        return len(list_split(source, split, validation_fraction, seed)[1])
     return len(load_arrays(source, split, validation_fraction, seed, data_dir, download)[1])
 
 
@@ -124,6 +150,7 @@ def load(
     random_scale=None,
     data_dir=None,
     download=False,
+    image_size=None,
 ):
     """A batched ``tf.data.Dataset`` of ``(images, labels)`` for ``split``.
 
@@ -142,6 +169,12 @@ def load(
             position in the split (GKT keeps per-example knowledge by it).
         data_dir: tensorflow-datasets location.
         download: ``True`` fetches a missing tfds dataset (needs internet).
+        image_size: ``None`` (the images at their own size, in memory, with the CIFAR augmentation
+            above), or a size in pixels: the images of a local folder tree, tar archive or
+            Tiny-ImageNet directory are decoded per step with ImageNet's transforms at that size
+            (``keras_kd.data.imagenet``: RandomResizedCrop and flip for ``"train"``, resize and center
+            crop otherwise; ImageNet's normalization; ``pad``, ``pad_mode`` and ``random_scale`` do not
+            apply).
 
     Returns:
         ``tf.data.Dataset`` of float32 normalized images (n, h, w, c) and
@@ -157,13 +190,18 @@ def load(
     batch_size = check_int(batch_size, "batch_size")
     check_choice(pad_mode, "pad_mode", PAD_MODES)
     scales = check_scales(random_scale)
+    augment = split == "train" if augment is None else augment
+    shuffle = split == "train" if shuffle is None else shuffle
+    if image_size is not None:
+        image_size = check_int(image_size, "image_size")
+        _check(not scales, f"random_scale applies to image_size=None only. Received: random_scale={random_scale!r}")
+        items, labels = list_split(source, split, validation_fraction, seed)
+        return imagenet.pipeline(items, labels, batch_size, image_size, augment, shuffle, seed, with_index)
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
     if split == "train":
         mean, std = channel_statistics(images)
     else:
         mean, std = statistics(source, validation_fraction, seed, data_dir, download)
-    augment = split == "train" if augment is None else augment
-    shuffle = split == "train" if shuffle is None else shuffle
     height, width = images.shape[1:3]
 
     def augment_one(image, element_seed):
@@ -181,16 +219,7 @@ def load(
         features = (image, index) if with_index else image
         return features, label
 
-    indices = np.arange(len(labels), dtype=np.int64)
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels, indices))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-        lambda example, element_seed: prepare(*example, element_seed),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    dataset = seeded_map(images, labels, prepare, shuffle, seed)
     dataset = dataset.batch(batch_size)
     if augment and scales:
         dataset = resize_batches(dataset, scaled_sizes(height, width, scales), seed)

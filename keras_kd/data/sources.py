@@ -4,9 +4,14 @@ Sources (``read_source``):
 
 * a tensorflow-datasets name (``"cifar10"``, ``"cifar100"``, ``"fashion_mnist"``,
   ``"mnist"``, any tfds image dataset with ``image`` and ``label``);
-* an image-folder tree ``<root>/{train,test}/<class>/<image>`` or its
-  ``.tar.gz`` / ``.tgz`` (e.g. CIFAR-10 as JPEGs); class folders sorted by
-  name give the labels;
+* an image-folder tree ``<root>/{train,test}/<class>/<image>`` (``val/`` for
+  ``test/``, as ImageNet's) or its ``.tar.gz`` / ``.tgz`` (e.g. CIFAR-10 as
+  JPEGs); class folders sorted by name give the labels;
+* Tiny-ImageNet as distributed (``tiny-imagenet-200/``: ``wnids.txt``,
+  ``train/<wnid>/images/<image>``, ``val/images/<image>`` labelled by
+  ``val/val_annotations.txt``): its labelled ``val`` images are the
+  ``"test"`` split (its ``test`` images have no labels); sorted wnids give
+  the labels, as an image-folder reader of its reorganized copy would;
 * a directory of MNIST-format idx files (Fashion-MNIST, MNIST);
 * numpy arrays: ``(images, labels)`` (a train split) or
   ``{"train": (images, labels), "test": (images, labels)}``.
@@ -39,65 +44,96 @@ def _decode_images(encoded):
     return np.concatenate(images).astype(np.uint8)
 
 
-def _folder_entries(root):
-    """``{split: [(class name, relative path)]}`` of an image-folder tree."""
+# Folders (and tar path parts) of each split; ImageNet's and Tiny-ImageNet's labelled "val" images are the
+# test split (their "test" images have no labels).
+SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val")}
+
+
+def _labelled(entries):
+    """``{split: (items, labels)}`` of ``{split: [(class name, item)]}``, class names sorted to labels."""
+    classes = sorted({name for items in entries.values() for name, _ in items})
+    index = {name: label for label, name in enumerate(classes)}
+    return {split: ([item for _, item in items], np.array([index[name] for name, _ in items], np.int64))
+            for split, items in entries.items()}
+
+
+def _image_names(directory):
+    return [name for name in sorted(os.listdir(directory)) if name.lower().endswith(IMAGE_SUFFIXES)]
+
+
+def _folder_examples(root):
     entries = {}
-    for split in SPLITS:
-        directory = os.path.join(root, split)
-        if not os.path.isdir(directory):
+    for split, folders in SPLIT_FOLDERS.items():
+        directory = next((os.path.join(root, f) for f in folders if os.path.isdir(os.path.join(root, f))), None)
+        if directory is None:
             continue
         entries[split] = [
             (label, os.path.join(directory, label, name))
             for label in sorted(os.listdir(directory))
             if os.path.isdir(os.path.join(directory, label))
-            for name in sorted(os.listdir(os.path.join(directory, label)))
-            if name.lower().endswith(IMAGE_SUFFIXES)
+            for name in _image_names(os.path.join(directory, label))
         ]
-    return entries
-
-
-def _read_folder(root):
-    entries = _folder_entries(root)
     if not entries:
         raise ValueError(
-            f"No train/ or test/ image folders under source={root!r} "
-            "(expected <root>/{train,test}/<class>/<image>)"
+            f"No train/, test/ or val/ image folders under source={root!r} "
+            "(expected <root>/{train,test or val}/<class>/<image>)"
         )
-    classes = sorted({label for items in entries.values() for label, _ in items})
-    result = {}
-    for split, items in entries.items():
-        encoded = [open(path, "rb").read() for _, path in items]
-        labels = np.array([classes.index(label) for label, _ in items], np.int64)
-        result[split] = (_decode_images(encoded), labels)
-    return result
+    return _labelled(entries)
 
 
-def _read_tar(path):
-    encoded = {split: [] for split in SPLITS}
-    names = {split: [] for split in SPLITS}
+TINY_IMAGENET_MARKERS = ("wnids.txt", os.path.join("val", "val_annotations.txt"))
+
+
+def _is_tiny_imagenet(root):
+    return all(os.path.isfile(os.path.join(root, marker)) for marker in TINY_IMAGENET_MARKERS)
+
+
+def _tiny_imagenet_examples(root):
+    with open(os.path.join(root, "wnids.txt")) as listing:
+        classes = sorted(line.strip() for line in listing if line.strip())
+    train = [(wnid, os.path.join(root, "train", wnid, "images", name))
+             for wnid in classes for name in _image_names(os.path.join(root, "train", wnid, "images"))]
+    with open(os.path.join(root, "val", "val_annotations.txt")) as annotations:
+        rows = sorted(line.split("\t")[:2] for line in annotations if line.strip())
+    unknown = sorted({wnid for _, wnid in rows} - set(classes))
+    if unknown:
+        raise ValueError(f"val_annotations.txt names classes missing from wnids.txt: {unknown[:5]}. "
+                         f"Received: source={root!r}")
+    test = [(wnid, os.path.join(root, "val", "images", name)) for name, wnid in rows]
+    return _labelled({"train": train, "test": test})
+
+
+def _tar_examples(path):
+    entries = {split: [] for split in SPLIT_FOLDERS}
+    folder_split = {folder: split for split, folders in SPLIT_FOLDERS.items() for folder in folders}
     with tarfile.open(path, "r:*") as archive:
         for member in archive:
             parts = member.name.split("/")
             if not member.isfile() or not member.name.lower().endswith(IMAGE_SUFFIXES):
                 continue
-            split_at = [i for i, part in enumerate(parts[:-2]) if part in SPLITS]
+            split_at = [i for i, part in enumerate(parts[:-2]) if part in folder_split]
             if not split_at:
                 continue
-            split, label = parts[split_at[-1]], parts[split_at[-1] + 1]
-            encoded[split].append(archive.extractfile(member).read())
-            names[split].append((label, member.name))
-    if not any(encoded.values()):
+            split, label = folder_split[parts[split_at[-1]]], parts[split_at[-1] + 1]
+            entries[split].append((member.name, label, archive.extractfile(member).read()))
+    if not any(entries.values()):
         raise ValueError(
-            f"No <split>/<class>/<image> entries (split in {SPLITS}) in source={path!r}"
+            f"No <split>/<class>/<image> entries (split in train, test, val) in source={path!r}"
         )
-    classes = sorted({label for items in names.values() for label, _ in items})
-    result = {}
-    for split in SPLITS:
-        if encoded[split]:
-            order = sorted(range(len(names[split])), key=lambda i: names[split][i][1])
-            labels = np.array([classes.index(names[split][i][0]) for i in order], np.int64)
-            result[split] = (_decode_images([encoded[split][i] for i in order]), labels)
-    return result
+    return _labelled({split: [(label, data) for _, label, data in sorted(items)]
+                      for split, items in entries.items() if items})
+
+
+def list_examples(path):
+    """``{split: (items, labels)}`` of a local image source without decoding it: each item is an image file's
+    path (folder trees, Tiny-ImageNet's layout) or its encoded bytes (tar archives); labels int64."""
+    if os.path.isdir(path):
+        return _tiny_imagenet_examples(path) if _is_tiny_imagenet(path) else _folder_examples(path)
+    return _tar_examples(path)
+
+
+def _encoded(items):
+    return [open(item, "rb").read() if isinstance(item, str) else item for item in items]
 
 
 def _read_idx_directory(directory):
@@ -153,15 +189,19 @@ def _as_arrays(images, labels, name):
     return images, labels.astype(np.int64)
 
 
+def is_idx_directory(path):
+    """Whether ``path`` is a directory of MNIST-format idx files."""
+    return os.path.isdir(path) and any(name.endswith(("idx3-ubyte", "idx3-ubyte.gz")) for name in os.listdir(path))
+
+
 @functools.lru_cache(maxsize=4)
 def _read_path(path, mtime, data_dir, download):
     del mtime  # part of the cache key only
-    if os.path.isdir(path):
-        if any(name.endswith(("idx3-ubyte", "idx3-ubyte.gz")) for name in os.listdir(path)):
-            return _read_idx_directory(path)
-        return _read_folder(path)
-    if os.path.isfile(path):
-        return _read_tar(path)
+    if is_idx_directory(path):
+        return _read_idx_directory(path)
+    if os.path.exists(path):
+        return {split: (_decode_images(_encoded(items)), labels)
+                for split, (items, labels) in list_examples(path).items()}
     return _read_tfds(path, data_dir, download)
 
 
