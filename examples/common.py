@@ -39,6 +39,10 @@ flags.DEFINE_string(
     "the repository, else the Debian Fashion-MNIST files.",
 )
 flags.DEFINE_integer("train_size", 10000, "Training examples used, a seeded random subset (0: all).")
+flags.DEFINE_integer(
+    "image_size", None,
+    "Decode the --source images per step at this size with ImageNet's transforms (keras_kd.data.load image_size=; "
+    "a local folder tree, tar archive or Tiny-ImageNet directory); default: the images' own size, in memory.")
 flags.DEFINE_integer("test_size", 0, "Test examples used, a seeded random subset of the test split (0: all).")
 flags.DEFINE_integer("epochs", 5, "Epochs of each training run.")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the recipe's).")
@@ -129,26 +133,32 @@ def datasets(source, seed, train_size=None, with_index=False, validation_size=0)
     examples (disjoint from the subset, never test), normalized alike.
     """
     train_size = FLAGS.train_size if train_size is None else train_size
-    images, labels = kd.data.load_arrays(source, "train", validation_fraction=0, seed=0)
-    held_out = (images[len(images) - validation_size :], labels[len(labels) - validation_size :])
-    images, labels = images[: len(images) - validation_size], labels[: len(labels) - validation_size]
+    read = kd.data.list_split if FLAGS.image_size else kd.data.load_arrays  # file listings are decoded per step
+    images, labels = read(source, "train", validation_fraction=0, seed=0)
+    held_out = (images[len(labels) - validation_size :], labels[len(labels) - validation_size :])
+    images, labels = images[: len(labels) - validation_size], labels[: len(labels) - validation_size]
     if train_size:
         images, labels = images[:train_size], labels[:train_size]
-    test_images, test_labels = kd.data.load_arrays(source, "test")
+    test_images, test_labels = read(source, "test")
     if FLAGS.test_size:  # the test split may be sorted by class: a seeded random subset
         chosen = np.random.default_rng(0).permutation(len(test_labels))[: FLAGS.test_size]
-        test_images, test_labels = test_images[chosen], test_labels[chosen]
+        test_images = test_images[chosen] if isinstance(test_images, np.ndarray) else [test_images[i] for i in chosen]
+        test_labels = test_labels[chosen]
     arrays = {"train": (images, labels), "test": (test_images, test_labels)}
 
     recipe = training_recipe()
 
+    # At --image_size the ImageNet transforms replace the recipe's CIFAR padding and random scale.
+    augmentation = {"image_size": FLAGS.image_size} if FLAGS.image_size else recipe.data_kwargs()
+
     def load(split, data=arrays, **kwargs):
         return kd.data.load(data, split, batch_size=recipe.batch_size, seed=seed, validation_fraction=0,
-                            **recipe.data_kwargs(), **kwargs)
+                            **augmentation, **kwargs)
 
     info = {
         "num_classes": int(max(labels.max(), arrays["test"][1].max()) + 1),
-        "input_shape": tuple(int(d) for d in images.shape[1:]),
+        "input_shape": (FLAGS.image_size, FLAGS.image_size, 3) if FLAGS.image_size else tuple(
+            int(d) for d in images.shape[1:]),
         "train_examples": len(labels),
     }
     if validation_size:

@@ -200,3 +200,45 @@ class TrainableFeatures(keras.Model):
         self.compile(optimizer=keras.optimizers.SGD(1.0))
         self.train_on_batch(np.zeros((1, 1), "float32"), np.zeros(1, "float32"))
         return to_np(self.student), to_np(self.teacher)
+
+
+def write_tiny_imagenet(root, rng, wnids=("n09", "n01", "n04"), per_class=3, size=8):
+    """Tiny-ImageNet's layout as distributed (tiny-imagenet-200/): unsorted wnids.txt, train/<wnid>/images and a
+    boxes file, val/images labelled by val_annotations.txt, unlabelled test/images. Returns the val images and
+    their labels by sorted wnid."""
+    root.mkdir(parents=True)
+    (root / "wnids.txt").write_text("".join(f"{wnid}\n" for wnid in wnids))
+    for wnid in wnids:
+        (root / "train" / wnid / "images").mkdir(parents=True)
+        (root / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+        for i in range(per_class):
+            (root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG").write_bytes(png_bytes(fake_images(rng, 1, size)[0]))
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "test" / "images").mkdir(parents=True)
+    (root / "test" / "images" / "test_0.JPEG").write_bytes(png_bytes(fake_images(rng, 1, size)[0]))
+    val = fake_images(rng, 4, size)
+    val_wnids = ["n04", "n01", "n09", "n04"]
+    rows = []
+    for i, (image, wnid) in enumerate(zip(val, val_wnids)):
+        (root / "val" / "images" / f"val_{i}.JPEG").write_bytes(png_bytes(image))
+        rows.append(f"val_{i}.JPEG\t{wnid}\t0\t0\t{size - 1}\t{size - 1}\n")
+    (root / "val" / "val_annotations.txt").write_text("".join(reversed(rows)))
+    return val, np.array([sorted(wnids).index(wnid) for wnid in val_wnids])
+
+
+def write_imagenet_tree(root, rng, shapes=((16, 16), (16, 24), (20, 16)), classes=("n02", "n01"), jpeg=False):
+    """ImageNet's layout, <root>/{train,val}/<wnid>/<image>, with images of several sizes; returns the val
+    images (sorted class, then file name)."""
+    import tensorflow as tf
+
+    val = []
+    for split in ("train", "val"):
+        for wnid in sorted(classes):
+            (root / split / wnid).mkdir(parents=True)
+            for i, (height, width) in enumerate(shapes):
+                image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+                encoded = tf.io.encode_jpeg(image).numpy() if jpeg else png_bytes(image)
+                (root / split / wnid / f"{i}.{'JPEG' if jpeg else 'png'}").write_bytes(encoded)
+                if split == "val":
+                    val.append(image)
+    return val

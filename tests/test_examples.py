@@ -6,7 +6,10 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from tests.helpers import write_imagenet_tree, write_tiny_imagenet
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 SCRIPTS = ["distill", "gkt", "moonshine", "mutual", "residual_kd", "reskd", "train_teacher"]
@@ -43,3 +46,27 @@ def test_the_main_job_writes_results_and_a_plot(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["run"] for r in saved["results"]] == ["teacher", "scratch student", "kd student"]
     assert saved["flags"]["test_size"] == 64
+
+
+TINY_JOB = ("--teacher", "resnet8", "--student", "resnet8", "--student_block", "S", "--recipe", "li2021/resnet",
+            "--epochs", "1", "--teacher_epochs", "1", "--seeds", "0")
+
+
+@pytest.mark.heavy  # the scripts' command lines do not depend on the backend
+@pytest.mark.parametrize("layout, size", [("tiny-imagenet", 64), ("imagenet", 224)])
+def test_the_main_job_runs_beyond_32_px(tmp_path, layout, size):
+    """Tiny-ImageNet's layout at its own 64 px (in memory), and ImageNet's class folders decoded per step at
+    --image_size 224 (RandomResizedCrop / center crop of 40-56 px images)."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / layout
+    if layout == "tiny-imagenet":
+        write_tiny_imagenet(root, rng, per_class=4, size=size)
+        flags = ()
+    else:
+        write_imagenet_tree(root, rng, shapes=((40, 56), (48, 48)), classes=("n01", "n02", "n03"), jpeg=True)
+        flags = ("--image_size", str(size))
+    result = run("distill", "--source", str(root), *flags, *TINY_JOB, "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["run"] for r in saved["results"]] == ["teacher", "scratch student", "kd student"]
+    assert saved["flags"]["image_size"] == (None if layout == "tiny-imagenet" else size)

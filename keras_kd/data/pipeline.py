@@ -66,14 +66,24 @@ def _split_of(splits, source, split, validation_fraction, seed):
 
 def list_split(source, split="train", validation_fraction=0.1, seed=0):
     """``(items, labels)`` of ``split`` of a local image source without decoding it (the examples ``load``
-    streams with ``image_size=``): file paths or encoded images, and int64 labels."""
+    streams with ``image_size=``): file paths or encoded images, and int64 labels. ``source`` may also be
+    such a listing itself, ``{split: (items, labels)}`` with items a list of paths or encoded images."""
+    if _is_listing(source):
+        return _split_of({k: (list(items), np.asarray(labels, np.int64)) for k, (items, labels) in source.items()},
+                         "<listing>", split, validation_fraction, seed)
     if not isinstance(source, (str, os.PathLike)) or not os.path.exists(source) or is_idx_directory(source):
         raise ValueError(
-            "`image_size=` streams images from a local folder tree, tar archive or Tiny-ImageNet directory; "
-            "tfds names, idx files and arrays load in memory at their own size (image_size=None). "
-            f"Received: source={describe_value(source)}"
+            "`image_size=` streams images from a local folder tree, tar archive or Tiny-ImageNet directory, or "
+            "a listing {split: (paths or encoded images, labels)}; tfds names, idx files and arrays load in "
+            f"memory at their own size (image_size=None). Received: source={describe_value(source)}"
         )
     return _split_of(list_examples(os.fspath(source)), source, split, validation_fraction, seed)
+
+
+def _is_listing(source):
+    return isinstance(source, dict) and all(
+        isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], (list, tuple)) and pair[0]
+        and isinstance(pair[0][0], (str, bytes)) for pair in source.values())
 
 
 def channel_statistics(images):
@@ -155,8 +165,9 @@ def load(
     """A batched ``tf.data.Dataset`` of ``(images, labels)`` for ``split``.
 
     Args:
-        source: tfds name, image-folder tree or its tar.gz, idx directory, or
-            numpy arrays (see ``keras_kd.data.sources``).
+        source: tfds name, image-folder tree or its tar.gz, Tiny-ImageNet directory, idx directory,
+            numpy arrays (see ``keras_kd.data.sources``), or with ``image_size=`` a listing
+            ``{split: (paths or encoded images, labels)}`` (``list_split``).
         split: ``"train"``, ``"validation"`` (carved from train) or ``"test"``.
         batch_size: examples per batch (the last batch may be smaller).
         augment: pad/crop/flip augmentation; default on for ``"train"`` only.
