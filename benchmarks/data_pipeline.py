@@ -33,16 +33,22 @@ def random_source():
 
 
 def measure_backend(source, batch, chunk_batches, repeats):
+    return measure(source or random_source(), batch, chunk_batches, repeats, "wrn-40-2", "wrn-16-2", 10)
+
+
+def measure(source, batch, chunk_batches, repeats, teacher, student, classes, image_size=None):
+    """Pipeline ms per batch and KD step ms (``teacher`` -> ``student``, registry names), interleaved."""
     import keras
 
     import keras_kd as kd
 
-    dataset = kd.data.load(source or random_source(), "train", batch_size=batch)
+    dataset = kd.data.load(source, "train", batch_size=batch, image_size=image_size)
     pipeline = iter(dataset.repeat())
-    teacher = kd.models.wide_resnet(40, 2, 10)
-    distiller = kd.Distiller(student=kd.models.wide_resnet(16, 2, 10), teacher=teacher)
+    shape = tuple(dataset.element_spec[0].shape[1:])
+    distiller = kd.Distiller(student=kd.models.get_model(student, classes, input_shape=shape),
+                             teacher=kd.models.get_model(teacher, classes, input_shape=shape))
     distiller.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    batches = itertools.cycle(list(dataset.take(4).as_numpy_iterator()))
+    batches = itertools.cycle(list(dataset.take(2).as_numpy_iterator()))
 
     def chunk():
         for _ in range(chunk_batches):
@@ -55,18 +61,16 @@ def measure_backend(source, batch, chunk_batches, repeats):
             "kd_step_ms": timings["kd_step"]}
 
 
-def report(results, params):
+def report(results, params, step="WRN-40-2 -> WRN-16-2 KD step img/s", source=None):
     rows = []
     for backend, r in results.items():
-        pipeline, step = r["pipeline_ms_per_batch"], r["kd_step_ms"]
+        pipeline, kd_step = r["pipeline_ms_per_batch"], r["kd_step_ms"]
         rows.append([backend, common.img_s_cell(pipeline, params["batch"]),
-                     common.img_s_cell(step, params["batch"]),
-                     f"{step['median'] / pipeline['median']:.1f}"])
-    caption = (f"Source: {params['source'] or 'random arrays'}, batch {params['batch']}, "
+                     common.img_s_cell(kd_step, params["batch"]),
+                     f"{kd_step['median'] / pipeline['median']:.1f}"])
+    caption = (f"Source: {source or params['source'] or 'random arrays'}, batch {params['batch']}, "
                "img/s (median, ±half range)")
-    header = ["backend", "pipeline img/s", "WRN-40-2 -> WRN-16-2 KD step img/s",
-              "pipeline/KD (≥3)"]
-    return common.captioned_table(caption, header, rows)
+    return common.captioned_table(caption, ["backend", "pipeline img/s", step, "pipeline/KD (≥3)"], rows)
 
 
 if __name__ == "__main__":

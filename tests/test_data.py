@@ -101,6 +101,18 @@ def test_imagenet_tar_streams_as_its_folder_and_counts_without_decoding(tmp_path
     assert sorted(index.numpy().tolist()) == [0, 1, 2, 3, 4]
 
 
+def test_a_listing_of_paths_streams_like_its_folder(tmp_path, rng):
+    """kd.data.list_split's (paths, labels) of a subset, given back as {split: (paths, labels)}: the examples'
+    --train_size subsets at --image_size."""
+    write_imagenet_tree(tmp_path / "tree", rng)
+    paths, labels = data.list_split(str(tmp_path / "tree"), "test")
+    listing = {"test": (paths[:4], labels[:4])}
+    streamed, streamed_labels = next(iter(data.load(listing, "test", batch_size=8, image_size=8)))
+    folder, folder_labels = next(iter(data.load(str(tmp_path / "tree"), "test", batch_size=4, image_size=8)))
+    np.testing.assert_array_equal(streamed.numpy(), folder.numpy())
+    np.testing.assert_array_equal(streamed_labels.numpy(), folder_labels.numpy())
+
+
 @pytest.mark.parametrize("source, kwargs, message", [
     ((np.zeros((3, 4, 4, 3), np.uint8), np.zeros(3)), {"image_size": 8}, "source=(ndarray(shape=(3, 4, 4, 3)"),
     ("cifar10", {"image_size": 8}, "source='cifar10'"),
