@@ -36,8 +36,12 @@ def measure_backend(source, batch, chunk_batches, repeats):
     return measure(source or random_source(), batch, chunk_batches, repeats, "wrn-40-2", "wrn-16-2", 10)
 
 
-def measure(source, batch, chunk_batches, repeats, teacher, student, classes, image_size=None):
-    """Pipeline ms per batch and KD step ms (``teacher`` -> ``student``, registry names), interleaved."""
+def measure(source, batch, chunk_batches, repeats, teacher, student, classes, image_size=None, fresh=False):
+    """Pipeline ms per batch and KD step ms (``teacher`` -> ``student``, registry names), interleaved.
+
+    ``fresh=False`` draws each chunk from one running iterator, whose prefetch works during the KD steps
+    (how fast batches are there when training asks); ``fresh=True`` from a new iterator each time (the
+    pipeline's own throughput, startup included)."""
     import keras
 
     import keras_kd as kd
@@ -51,8 +55,9 @@ def measure(source, batch, chunk_batches, repeats, teacher, student, classes, im
     batches = itertools.cycle(list(dataset.take(2).as_numpy_iterator()))
 
     def chunk():
+        batches_of = iter(dataset.repeat()) if fresh else pipeline
         for _ in range(chunk_batches):
-            next(pipeline)
+            next(batches_of)
 
     timings = common.interleaved_ms(
         {"pipeline": chunk, "kd_step": lambda: distiller.train_on_batch(*next(batches))}, repeats
