@@ -13,8 +13,8 @@ x axis) to ``--output_dir``.
         [--teacher wrn-16-2] [--blocks "G(4),G(N/4),B(2)"] [--reduced wrn-16-1] \\
         [--train_size 5000] [--epochs 4] [--seeds 0,1] [--teacher_path teacher.keras]
 
-Defaults are CPU-sized (65 min wall, 43 min CPU, on a 2-core machine shared
-with other jobs): WRN-16-2 teacher, 5,000 training images, 4 epochs per
+Defaults are CPU-sized (94 min wall pinned to one core of a 2-core machine
+whose other core ran the test suite): WRN-16-2 teacher, 5,000 training images, 4 epochs per
 student, 2 seeds. ``--preset=paper`` is the paper's Table 3: WRN-40-2
 teacher, exactly the table's blocks, reduced 16-2 / 40-1 / 16-1, all
 images, 200 epochs, SGD momentum 0.9, lr x0.2 at epochs 60/120/160, coupled
