@@ -17,6 +17,7 @@ resolved recipe and exits.
 """
 
 import dataclasses
+import functools
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -42,7 +43,10 @@ flags.DEFINE_integer("train_size", 10000, "Training examples used, a seeded rand
 flags.DEFINE_integer(
     "image_size", None,
     "Decode the --source images per step at this size with ImageNet's transforms (keras_kd.data.load image_size=; "
-    "a local folder tree, tar archive or Tiny-ImageNet directory); default: the images' own size, in memory.")
+    "a local folder tree, tar archive, Tiny-ImageNet directory or tfds name such as imagenette); default: the "
+    "images' own size, in memory.")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets directory of a tfds --source (default: tfds').")
+flags.DEFINE_bool("download", False, "Download and prepare a tfds --source missing from --data_dir (internet).")
 flags.DEFINE_integer("test_size", 0, "Test examples used, a seeded random subset of the test split (0: all).")
 flags.DEFINE_integer("epochs", 5, "Epochs of each training run.")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the recipe's).")
@@ -114,7 +118,7 @@ def find_source(source):
     raise SystemExit(
         f"No data found for --source=auto: set ${CIFAR10_ENV} to a CIFAR-10 JPEG tree or tar.gz, "
         "install Fashion-MNIST (`apt-get install dataset-fashion-mnist`), or pass --source "
-        "(a tfds name such as cifar10 downloads with internet)."
+        "(a tfds name such as cifar10 with --download and internet)."
     )
 
 
@@ -134,6 +138,7 @@ def datasets(source, seed, train_size=None, with_index=False, validation_size=0)
     """
     train_size = FLAGS.train_size if train_size is None else train_size
     read = kd.data.list_split if FLAGS.image_size else kd.data.load_arrays  # file listings are decoded per step
+    read = functools.partial(read, data_dir=FLAGS.data_dir, download=FLAGS.download)
     images, labels = read(source, "train", validation_fraction=0, seed=0)
     held_out = (images[len(labels) - validation_size :], labels[len(labels) - validation_size :])
     images, labels = images[: len(labels) - validation_size], labels[: len(labels) - validation_size]

@@ -183,8 +183,10 @@ _ENTRIES = [
 RECIPES = {recipe.key: recipe for recipe in _ENTRIES}
 
 # Families a paper trains with another family's recipe: li2021 states one CIFAR recipe for all its
-# networks; tang2024 and yao2020 train every CIFAR ResNet alike.
-FAMILY_FALLBACKS = {"li2021": {"wrn": "resnet", "resnet18": "resnet"}, "tang2024": {"resnet18": "resnet"},
+# networks; tang2024 and yao2020 train every CIFAR ResNet alike, and tang2024 its MobileNetV3 as its ResNets.
+FAMILY_FALLBACKS = {"li2021": {family: "resnet" for family in ("wrn", "resnet18", "mobilenetv2", "shufflenet",
+                                                               "xception", "inception", "vgg")},
+                    "tang2024": {"resnet18": "resnet", "mobilenetv3": "resnet"},
                     "yao2020": {"resnet18": "resnet"}}
 
 
@@ -192,7 +194,7 @@ def model_family(model_name):
     """The recipe family of a zoo registry name (``keras_kd.models.get_model``): ``wrn``,
     ``resnet18`` (the CIFAR-stem ImageNet layouts, jha2020's ResNet-18), ``resnet`` (CIFAR
     ResNets, He et al.'s pre-activation ones too), ``mobilenet`` (v1), ``mobilenetv2``, ``densenet``,
-    ``vgg`` or ``imagenet-resnet``; raises ValueError for unknown names."""
+    ``mobilenetv3``, ``vgg``, ``shufflenet``, ``xception``, ``inception`` or ``imagenet-resnet``; raises ValueError for unknown names."""
     return recipe_family(model_name)
 
 

@@ -51,6 +51,28 @@ def to_np(x):
 # numpy references
 
 
+def assert_trains_and_updates(model, rng, frozen=(), unchecked=()):
+    """One training step of a zoo model on 4 random images: finite logits and loss, and every trainable weight
+    changed, but those of ``frozen`` (no gradient by construction: unchanged) and ``unchecked``."""
+    x = rng.standard_normal((4,) + model.input_shape_arg).astype("float32")
+    y = rng.integers(0, model.num_classes, 4)
+    # Training mode: at initialization a deep pre-activation net's residual stream doubles per block with BN's
+    # initial moving statistics (preact-resnet-1001 overflows float32 in inference mode, as in torch).
+    logits = to_np(model(x, training=True))
+    assert logits.shape == (4, model.num_classes) and np.isfinite(logits).all()
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = {w.path: to_np(w) for w in model.trainable_weights}
+    assert np.isfinite(model.train_on_batch(x, y))
+    for weight in model.trainable_weights:
+        if weight.path in unchecked:
+            continue
+        if weight.path in frozen:
+            np.testing.assert_allclose(to_np(weight), before[weight.path], atol=1e-5)
+        else:
+            assert not np.array_equal(to_np(weight), before[weight.path]), weight.path
+
+
 def softmax(z):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -242,3 +264,44 @@ def write_imagenet_tree(root, rng, shapes=((16, 16), (16, 24), (20, 16)), classe
                 if split == "val":
                     val.append(image)
     return val
+
+
+def prepare_tfds_without_test_split(data_dir, rng, per_split=4, shape=(12, 10, 3)):
+    """Prepares ``tiny_validation_only`` in ``data_dir``: a tfds dataset of PNGs with ``train`` and ``validation``
+    splits and no ``test`` (Imagenette's layout), three classes. Returns ``{split: (images, labels)}``."""
+    import tensorflow_datasets as tfds
+
+    written = {split: (rng.integers(0, 256, (per_split,) + shape, dtype=np.uint8), np.arange(per_split) % 3)
+               for split in ("train", "validation")}
+    builder_class = _tfds_builder_class()
+    builder_class.written = written
+    builder_class(data_dir=str(data_dir)).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    return written
+
+
+def _tfds_builder_class():
+    """One ``GeneratorBasedBuilder`` class per process (tfds registers builders by class name)."""
+    import tensorflow_datasets as tfds
+
+    if "tiny_validation_only" in tfds.list_builders():
+        return tfds.builder_cls("tiny_validation_only")
+
+    class TinyValidationOnly(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+        written = {}
+
+        def _info(self):
+            features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(None, None, 3)),
+                                                    "label": tfds.features.ClassLabel(num_classes=3)})
+            return tfds.core.DatasetInfo(builder=self, features=features)
+
+        def _split_generators(self, dl_manager):
+            return {split: self._generate_examples(split) for split in self.written}
+
+        def _generate_examples(self, split):
+            images, labels = self.written[split]
+            for i, (image, label) in enumerate(zip(images, labels)):
+                yield i, {"image": image, "label": int(label)}
+
+    return TinyValidationOnly

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from keras_kd import data
-from tests.helpers import fake_images, png_bytes, write_folder, write_idx, write_imagenet_tree, write_tiny_imagenet
+from tests.helpers import (
+    fake_images,
+    png_bytes,
+    prepare_tfds_without_test_split,
+    write_folder,
+    write_idx,
+    write_imagenet_tree,
+    write_tiny_imagenet,
+)
 
 SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar10-jpg.tar.gz")
 
@@ -113,9 +121,40 @@ def test_a_listing_of_paths_streams_like_its_folder(tmp_path, rng):
     np.testing.assert_array_equal(streamed_labels.numpy(), folder_labels.numpy())
 
 
+def test_a_tfds_dataset_streams_at_image_size_with_its_validation_split_as_test(tmp_path, rng):
+    """Imagenette's layout (train and validation, no test): its validation images are the test split, listed
+    encoded as stored and decoded per step like any listing of the same (lossless) images."""
+    written = prepare_tfds_without_test_split(tmp_path, rng)
+    name, data_dir = "tiny_validation_only", str(tmp_path)
+    images, labels = data.load_arrays(name, "test", data_dir=data_dir)
+    as_rows = lambda batch: sorted(image.tobytes() for image in batch)  # noqa: E731 (tfds shuffles by key)
+    assert as_rows(images) == as_rows(written["validation"][0])
+    encoded, listed_labels = data.list_split(name, "test", data_dir=data_dir)
+    np.testing.assert_array_equal(listed_labels, labels)
+    assert data.num_examples(name, "train", validation_fraction=0.25, data_dir=data_dir) == 3
+    listing = {"test": ([png_bytes(image) for image in images], labels)}
+    streamed, streamed_labels = next(iter(data.load(name, "test", batch_size=4, image_size=8, data_dir=data_dir)))
+    expected, _ = next(iter(data.load(listing, "test", batch_size=4, image_size=8)))
+    np.testing.assert_array_equal(streamed.numpy(), expected.numpy())
+    np.testing.assert_array_equal(streamed_labels.numpy(), labels)
+    assert len(encoded) == 4 and isinstance(encoded[0], bytes)
+
+
+def test_a_listing_is_read_once_and_again_after_the_source_changes(tmp_path, rng):
+    write_imagenet_tree(tmp_path / "tree", rng)
+    source = str(tmp_path / "tree")
+    first = data.list_examples(source)
+    assert data.list_examples(source) is first  # cached: examples/ read train and test of one listing
+    with pytest.raises(ValueError, match="read-only"):
+        first["test"][1][0] = 7  # the cached labels cannot be corrupted by a caller
+    (tmp_path / "tree" / "val" / "n01" / "extra.png").write_bytes(png_bytes(fake_images(rng, 1)[0]))
+    os.utime(tmp_path / "tree" / "val" / "n01", (time.time() + 5, time.time() + 5))  # coarse mtime clocks
+    assert len(data.list_examples(source)["test"][1]) == len(first["test"][1]) + 1
+
+
 @pytest.mark.parametrize("source, kwargs, message", [
     ((np.zeros((3, 4, 4, 3), np.uint8), np.zeros(3)), {"image_size": 8}, "source=(ndarray(shape=(3, 4, 4, 3)"),
-    ("cifar10", {"image_size": 8}, "source='cifar10'"),
+    ("idx", {"image_size": 8}, "idx"),
     (None, {"image_size": 0}, "image_size=0"),
     (None, {"image_size": 8, "random_scale": (1.0, 0.5)}, "random_scale=(1.0, 0.5)"),
 ])
@@ -123,6 +162,10 @@ def test_bad_streaming_arguments_name_the_value(tmp_path, rng, source, kwargs, m
     if source is None:
         write_imagenet_tree(tmp_path / "tree", rng)
         source = str(tmp_path / "tree")
+    if source == "idx":  # raw pixels: nothing to decode per step
+        (tmp_path / "idx").mkdir()
+        (tmp_path / "idx" / "train-images-idx3-ubyte").write_bytes(b"")
+        source = str(tmp_path / "idx")
     with pytest.raises(ValueError, match=__import__("re").escape(message)):
         data.load(source, "train", **kwargs)
 

@@ -64,20 +64,27 @@ def _split_of(splits, source, split, validation_fraction, seed):
     return [items[i] for i in chosen], labels[chosen]
 
 
-def list_split(source, split="train", validation_fraction=0.1, seed=0):
-    """``(items, labels)`` of ``split`` of a local image source without decoding it (the examples ``load``
-    streams with ``image_size=``): file paths or encoded images, and int64 labels. ``source`` may also be
-    such a listing itself, ``{split: (items, labels)}`` with items a list of paths or encoded images."""
+def list_split(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
+    """``(items, labels)`` of ``split`` of an image source without decoding it (the examples ``load``
+    streams with ``image_size=``): file paths or encoded images, and int64 labels. ``source`` is a local
+    folder tree, tar archive, Tiny-ImageNet directory or tfds name (``data_dir`` and ``download`` as in
+    ``load``), or such a listing itself, ``{split: (items, labels)}`` with items a list of paths or encoded
+    images."""
     if _is_listing(source):
         return _split_of({k: (list(items), np.asarray(labels, np.int64)) for k, (items, labels) in source.items()},
                          "<listing>", split, validation_fraction, seed)
-    if not isinstance(source, (str, os.PathLike)) or not os.path.exists(source) or is_idx_directory(source):
+    if not _lists_images(source):
         raise ValueError(
-            "`image_size=` streams images from a local folder tree, tar archive or Tiny-ImageNet directory, or "
-            "a listing {split: (paths or encoded images, labels)}; tfds names, idx files and arrays load in "
+            "`image_size=` streams images from a local folder tree, tar archive or Tiny-ImageNet directory, a "
+            "tfds name, or a listing {split: (paths or encoded images, labels)}; idx files and arrays load in "
             f"memory at their own size (image_size=None). Received: source={describe_value(source)}"
         )
-    return _split_of(list_examples(os.fspath(source)), source, split, validation_fraction, seed)
+    return _split_of(list_examples(source, data_dir, download), source, split, validation_fraction, seed)
+
+
+def _lists_images(source):
+    """Whether ``source`` names image files ``list_examples`` lists (not raw pixels: arrays, idx files)."""
+    return isinstance(source, (str, os.PathLike)) and not is_idx_directory(source)
 
 
 def _is_listing(source):
@@ -94,10 +101,10 @@ def channel_statistics(images):
 
 def num_examples(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
     """How many examples ``load(source, split, ...)`` yields (e.g. GKT's ``num_examples``:
-    the ``"train"`` part leaves the carved validation examples out). Local image sources are
-    counted from their file listing, without decoding."""
-    if isinstance(source, (str, os.PathLike)) and os.path.exists(source) and not is_idx_directory(source):
-        return len(list_split(source, split, validation_fraction, seed)[1])
+    the ``"train"`` part leaves the carved validation examples out). Image sources (folders,
+    archives, tfds names) are counted from their listing, without decoding."""
+    if _lists_images(source):
+        return len(list_split(source, split, validation_fraction, seed, data_dir, download)[1])
     return len(load_arrays(source, split, validation_fraction, seed, data_dir, download)[1])
 
 
@@ -181,8 +188,9 @@ def load(
         data_dir: tensorflow-datasets location.
         download: ``True`` fetches a missing tfds dataset (needs internet).
         image_size: ``None`` (the images at their own size, in memory, with the CIFAR augmentation
-            above), or a size in pixels: the images of a local folder tree, tar archive or
-            Tiny-ImageNet directory are decoded per step with ImageNet's transforms at that size
+            above), or a size in pixels: the images of a local folder tree, tar archive,
+            Tiny-ImageNet directory or tfds dataset (e.g. ``"imagenette"``; its encoded images are held in
+            memory, as a tar archive's) are decoded per step with ImageNet's transforms at that size
             (``keras_kd.data.imagenet``: RandomResizedCrop and flip for ``"train"``, resize and center
             crop otherwise; ImageNet's normalization; ``pad``, ``pad_mode`` and ``random_scale`` do not
             apply).
@@ -206,7 +214,7 @@ def load(
     if image_size is not None:
         image_size = check_int(image_size, "image_size")
         _check(not scales, f"random_scale applies to image_size=None only. Received: random_scale={random_scale!r}")
-        items, labels = list_split(source, split, validation_fraction, seed)
+        items, labels = list_split(source, split, validation_fraction, seed, data_dir, download)
         return imagenet.pipeline(items, labels, batch_size, image_size, augment, shuffle, seed, with_index)
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
     if split == "train":

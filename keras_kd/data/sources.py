@@ -3,7 +3,8 @@
 Sources (``read_source``):
 
 * a tensorflow-datasets name (``"cifar10"``, ``"cifar100"``, ``"fashion_mnist"``,
-  ``"mnist"``, any tfds image dataset with ``image`` and ``label``);
+  ``"mnist"``, ``"imagenette"``, any tfds image dataset with ``image`` and ``label``; one without a
+  ``test`` split gives its ``validation`` split as ``"test"``);
 * an image-folder tree ``<root>/{train,test}/<class>/<image>`` (``val/`` for
   ``test/``, as ImageNet's) or its ``.tar.gz`` / ``.tgz`` (e.g. CIFAR-10 as
   JPEGs); class folders sorted by name give the labels;
@@ -124,14 +125,6 @@ def _tar_examples(path):
                       for split, items in entries.items() if items})
 
 
-def list_examples(path):
-    """``{split: (items, labels)}`` of a local image source without decoding it: each item is an image file's
-    path (folder trees, Tiny-ImageNet's layout) or its encoded bytes (tar archives); labels int64."""
-    if os.path.isdir(path):
-        return _tiny_imagenet_examples(path) if _is_tiny_imagenet(path) else _folder_examples(path)
-    return _tar_examples(path)
-
-
 def _encoded(items):
     return [open(item, "rb").read() if isinstance(item, str) else item for item in items]
 
@@ -140,7 +133,8 @@ def _read_idx_directory(directory):
     return {split: load_idx_split(directory, split) for split in SPLITS}
 
 
-def _read_tfds(name, data_dir, download):
+def _tfds_builder(name, data_dir, download):
+    """The prepared tensorflow-datasets builder of ``name`` (``download=True`` prepares a missing one)."""
     import tensorflow_datasets as tfds
 
     try:
@@ -158,12 +152,85 @@ def _read_tfds(name, data_dir, download):
                 "internet), or give a local folder, tar.gz or idx directory."
             )
         builder.download_and_prepare()
+    return builder
+
+
+def _tfds_splits(builder):
+    """``{split: tfds split}``: ``train`` and ``test``; a dataset without ``test`` (Imagenette, ImageNet)
+    gives its labelled ``validation`` split as ``test``, as image folders' ``val/``."""
+    splits = builder.info.splits
+    named = {"train": "train", "test": "test" if "test" in splits else "validation"}
+    return {split: name for split, name in named.items() if name in splits}
+
+
+def _read_tfds(name, data_dir, download):
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(name, data_dir, download)
     result = {}
-    for split in SPLITS:
-        if split in builder.info.splits:
-            data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-            result[split] = (data["image"].astype(np.uint8), data["label"].astype(np.int64))
+    for split, tfds_split in _tfds_splits(builder).items():
+        data = tfds.as_numpy(builder.as_dataset(split=tfds_split, batch_size=-1))
+        result[split] = (data["image"].astype(np.uint8), data["label"].astype(np.int64))
     return result
+
+
+def _tfds_examples(name, data_dir, download):
+    """``{split: (encoded images, labels)}`` of a tfds dataset, its images left encoded as stored."""
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(name, data_dir, download)
+    result = {}
+    for split, tfds_split in _tfds_splits(builder).items():
+        dataset = builder.as_dataset(split=tfds_split, batch_size=1024, decoders={"image": tfds.decode.SkipDecoding()})
+        batches = list(tfds.as_numpy(dataset))
+        result[split] = ([item for batch in batches for item in batch["image"]],
+                         np.concatenate([batch["label"] for batch in batches]).astype(np.int64))
+    return result
+
+
+def local_or_name(source):
+    """``(path, mtime)`` of the local source ``source``, ``(name, None)`` of a tfds name; a path that looks
+    local (a separator, a leading ".", an archive suffix) but does not exist raises ``FileNotFoundError``."""
+    path = os.fspath(source)
+    looks_local = os.sep in path or path.startswith(".") or path.endswith((".gz", ".tgz", ".tar"))
+    if looks_local and not os.path.exists(path):
+        raise FileNotFoundError(f"No such file or directory: source={path!r}")
+    return path, (_modified(path) if os.path.exists(path) else None)
+
+
+def _modified(path):
+    """The cache key of a local source's listing: the latest modification time of ``path`` and, for a folder,
+    of the folders one and two levels down (splits, classes), where adding or removing images shows."""
+    if not os.path.isdir(path):
+        return os.path.getmtime(path)
+    times = [os.path.getmtime(path)]
+    for split in (entry for entry in os.scandir(path) if entry.is_dir()):
+        times.append(split.stat().st_mtime)
+        times.extend(entry.stat().st_mtime for entry in os.scandir(split.path) if entry.is_dir())
+    return max(times)
+
+
+def list_examples(source, data_dir=None, download=False):
+    """``{split: (items, labels)}`` of an image source without decoding it: each item an image file's path
+    (folder trees, Tiny-ImageNet's layout) or its encoded bytes (tar archives, tfds names); labels int64,
+    read-only. Listed once per source (a changed local source is listed again)."""
+    if is_idx_directory(source):
+        raise ValueError(f"An idx directory holds raw pixels, not image files to list. Received: source={source!r}")
+    return _list_examples(*local_or_name(source), data_dir, download)
+
+
+@functools.lru_cache(maxsize=4)
+def _list_examples(path, mtime, data_dir, download):
+    del mtime  # part of the cache key only
+    if os.path.isdir(path):
+        examples = _tiny_imagenet_examples(path) if _is_tiny_imagenet(path) else _folder_examples(path)
+    elif os.path.exists(path):
+        examples = _tar_examples(path)
+    else:
+        examples = _tfds_examples(path, data_dir, download)
+    for _, labels in examples.values():
+        labels.setflags(write=False)
+    return {split: (tuple(items), labels) for split, (items, labels) in examples.items()}
 
 
 def describe_value(value):
@@ -196,12 +263,11 @@ def is_idx_directory(path):
 
 @functools.lru_cache(maxsize=4)
 def _read_path(path, mtime, data_dir, download):
-    del mtime  # part of the cache key only
     if is_idx_directory(path):
         return _read_idx_directory(path)
     if os.path.exists(path):
         return {split: (_decode_images(_encoded(items)), labels)
-                for split, (items, labels) in list_examples(path).items()}
+                for split, (items, labels) in _list_examples(path, mtime, None, False).items()}
     return _read_tfds(path, data_dir, download)
 
 
@@ -216,9 +282,4 @@ def read_source(source, data_dir=None, download=False):
             "`source` must be a tfds name, a local path, (images, labels) or a "
             f"dict of splits. Received: source={describe_value(source)}"
         )
-    path = os.fspath(source)
-    looks_local = os.sep in path or path.startswith(".") or path.endswith((".gz", ".tgz", ".tar"))
-    if looks_local and not os.path.exists(path):
-        raise FileNotFoundError(f"No such file or directory: source={path!r}")
-    mtime = os.path.getmtime(path) if os.path.exists(path) else None
-    return _read_path(path, mtime, data_dir, download)
+    return _read_path(*local_or_name(source), data_dir, download)

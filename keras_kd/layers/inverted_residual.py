@@ -85,10 +85,7 @@ class InvertedResidualBlock(skip.GatedBlock):
             x = norm(conv(x), training=training)
             if index < 2:
                 x = keras.activations.get(self.activation)(x)
-        x = skip.scale_branch(x, branch_scale)
-        if self.residual and self.can_skip:
-            x = x + inputs
-        return x
+        return skip.identity_sum(x, inputs, branch_scale, self.residual and self.can_skip)
 
     def get_config(self):
         config = super().get_config()

@@ -68,6 +68,12 @@ def scale_branch(x, scale):
     return x if scale is None else x * ops.cast(scale, x.dtype)
 
 
+def identity_sum(branch, inputs, scale, add):
+    """The residual branch scaled by ``scale`` (``scale_branch``), plus ``inputs`` where ``add`` holds."""
+    branch = scale_branch(branch, scale)
+    return branch + inputs if add else branch
+
+
 class GatedBlock(keras.layers.Layer):
     """Base of blocks a trainer can turn into the identity for a step.
 

@@ -19,8 +19,13 @@ Every name means one network, the one its source means (``list_models(sources=Tr
 * ``mobilenet-v1``: MobileNet v1 for CIFAR (howard2017, the common CIFAR port; yao2020's MobileNet);
 * ``vgg8/11/13/16/19``: the CIFAR VGGs with batch norm of the CRD / mdistiller benchmark
   (RepDistiller ``models/vgg.py``);
-* ``mobilenet-v2``: the CIFAR MobileNetV2 that reproduces jha2020; ``mobilenet-v2-half``: the
-  width-0.5 CIFAR MobileNetV2 of the CRD / mdistiller benchmark (RepDistiller ``mobile_half``).
+* ``mobilenet-v2``: the CIFAR MobileNetV2 that reproduces jha2020 and li2021; ``mobilenet-v2-half``:
+  the width-0.5 CIFAR MobileNetV2 of the CRD / mdistiller benchmark (RepDistiller ``mobile_half``);
+* ``mobilenet-v3-small`` / ``mobilenet-v3-large``: howard2019's tables with a stride-1 stem for CIFAR
+  (tang2024's MobileNetV3; ``stem="imagenet"`` at 224 px);
+* ``shufflenet-v1`` / ``shufflenet-v2``: the benchmark's ShuffleNets (RepDistiller);
+  ``shufflenet-v2-li2021``, ``xception``, ``inception-v3``, ``vgg11-li2021`` and ``vgg19-li2021``:
+  li2021 Table VII's (weiaicunzai/pytorch-cifar100).
 
 A name that could mean two networks is refused rather than guessed (``resnet-164``, ``resnet-1001``
 mean He et al.'s pre-activation bottleneck ResNets to the papers, not basic-block nets of that depth:
@@ -35,11 +40,15 @@ import re
 from typing import Callable
 
 from keras_kd.models.densenet import densenet
+from keras_kd.models.inception_v3 import inception_v3
 from keras_kd.models.mobilenet_v1 import mobilenet_v1
 from keras_kd.models.mobilenet_v2 import mobilenet_v2, mobilenet_v2_half
+from keras_kd.models.mobilenet_v3 import mobilenet_v3_large, mobilenet_v3_small
 from keras_kd.models.resnet import IMAGENET_LAYOUTS, cifar_resnet, imagenet_resnet, preact_resnet, wide_resnet
+from keras_kd.models.shufflenet import shufflenet_v1, shufflenet_v2, shufflenet_v2_li2021
 from keras_kd.models.vgg import LAYOUTS as VGG_LAYOUTS
-from keras_kd.models.vgg import vgg
+from keras_kd.models.vgg import vgg, vgg_li2021
+from keras_kd.models.xception import xception
 
 REPDISTILLER_X4_WIDTHS = (32, 64, 128, 256)  # RepDistiller resnet8x4 / resnet32x4: num_filters
 
@@ -97,13 +106,41 @@ FAMILIES = (
            lambda m, **kw: vgg(int(m[1]), **kw), "vgg",
            "CIFAR VGG with batch norm of the CRD / mdistiller benchmark, pooled features to one dense layer "
            "(RepDistiller models/vgg.py vgg8_bn .. vgg19_bn)"),
+    Family(f"vgg<{_VGG_DEPTHS}>-li2021", rf"vgg({_VGG_DEPTHS})-li2021",
+           lambda m, **kw: vgg_li2021(int(m[1]), **kw), "vgg",
+           "li2021 Table VII's CIFAR VGG with batch norm: a max-pool after every stage and the 4096-4096 "
+           "classifier (weiaicunzai/pytorch-cifar100 models/vgg.py)"),
     Family("mobilenet-v2", r"mobilenet-v2",
            lambda m, **kw: mobilenet_v2(**kw), "mobilenetv2",
-           "the CIFAR MobileNetV2 that reproduces jha2020 Tables 8-9 (see keras_kd.models.mobilenet_v2)"),
+           "the CIFAR MobileNetV2 that reproduces jha2020 Tables 8-9 and li2021 Table VII (weiaicunzai/"
+           "pytorch-cifar100 models/mobilenetv2.py; see keras_kd.models.mobilenet_v2)"),
     Family("mobilenet-v2-half", r"mobilenet-v2-half",
            lambda m, **kw: mobilenet_v2_half(**kw), "mobilenetv2",
            "width-0.5 CIFAR MobileNetV2 of the CRD / mdistiller benchmark: ReLU, no conv biases, 3x3 stride-2 "
            "stem (RepDistiller models/mobilenetv2.py mobile_half)"),
+    Family("mobilenet-v3-<small|large>", r"mobilenet-v3-(small|large)",
+           lambda m, **kw: (mobilenet_v3_small if m[1] == "small" else mobilenet_v3_large)(**kw), "mobilenetv3",
+           "MobileNetV3-Small / -Large (howard2019 Tables 2 / 1; tang2024 Table 1) as keras.applications, stem "
+           "stride 1 for 32-px CIFAR images (no public code of tang2024's CIFAR baseline); stem='imagenet' for 224 px"),
+    Family("shufflenet-v1", r"shufflenet-v1",
+           lambda m, **kw: shufflenet_v1(**kw), "shufflenet",
+           "ShuffleNet (zhang2018, g = 3) of the CRD / mdistiller benchmark (RepDistiller models/ShuffleNetv1.py "
+           "ShuffleV1)"),
+    Family("shufflenet-v2", r"shufflenet-v2",
+           lambda m, **kw: shufflenet_v2(**kw), "shufflenet",
+           "ShuffleNet V2 (ma2018, 1x) of the CRD / mdistiller benchmark (RepDistiller models/ShuffleNetv2.py "
+           "ShuffleV2)"),
+    Family("shufflenet-v2-li2021", r"shufflenet-v2-li2021",
+           lambda m, **kw: shufflenet_v2_li2021(**kw), "shufflenet",
+           "li2021 Table VII's ShuffleNet V2: 3x3 stem, conv biases, ma2018's down-sampling unit "
+           "(weiaicunzai/pytorch-cifar100 models/shufflenetv2.py)"),
+    Family("inception-v3", r"inception-v3",
+           lambda m, **kw: inception_v3(**kw), "inception",
+           "li2021 Table VII's CIFAR Inception-v3 teacher (szegedy2016; weiaicunzai/pytorch-cifar100 "
+           "models/inceptionv3.py: stride-free stem, no auxiliary classifier)"),
+    Family("xception", r"xception",
+           lambda m, **kw: xception(**kw), "xception",
+           "li2021 Table VII's CIFAR Xception (chollet2017; weiaicunzai/pytorch-cifar100 models/xception.py)"),
 )
 
 # Names that read as one family's but mean another network in the literature.
@@ -127,7 +164,9 @@ LISTED = (
     "cifar-resnet-18", "cifar-resnet-34", "cifar-resnet-50",
     "preact-resnet-164", "densenet-40-12", "mobilenet-v1",
     "vgg8", "vgg11", "vgg13", "vgg16", "vgg19",
-    "mobilenet-v2", "mobilenet-v2-half",
+    "mobilenet-v2", "mobilenet-v2-half", "mobilenet-v3-small", "mobilenet-v3-large",
+    "shufflenet-v1", "shufflenet-v2", "shufflenet-v2-li2021", "xception", "inception-v3", "vgg11-li2021",
+    "vgg19-li2021",
 )
 
 

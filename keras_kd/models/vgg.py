@@ -17,6 +17,11 @@ A VGG has no residual blocks: it takes no ``block=`` substitution or ``residual=
 and none of its blocks can be skipped (GKT, stochastic depth and stimulative training need
 residual networks). Weights start He normal over the fan in, as the rest of the zoo
 (RepDistiller: over the fan out).
+
+``vgg_li2021`` builds li2021 Table VII's VGG11BN / VGG19BN (weiaicunzai/pytorch-cifar100
+``models/vgg.py``, whose 172 / 418 MFLOPs li2021 prints): the same conv stages with a max-pool after
+every stage (32 px down to 1 x 1) and Simonyan & Zisserman's classifier, dense 4096 -ReLU-dropout(0.5)
+twice and a dense layer; its ``"embedding"`` is the second 4096-wide layer's output.
 """
 
 from keras import layers
@@ -49,10 +54,12 @@ class VGG(StagedNet):
             because every zoo model's config has it).
         residual: only ``False``: a VGG has no shortcuts to remove.
         skip_mode: see ``keras_kd.layers.skip``.
+        classifier: widths of the hidden dense layers (each ReLU, dropout 0.5) after a last max-pool;
+            ``()``: global average pool to the dense head (RepDistiller's).
     """
 
     def __init__(self, stage_filters=LAYOUTS[8], num_classes=100, last_pool=None, input_shape=(32, 32, 3),
-                 block="S", residual=False, skip_mode=None, **kwargs):
+                 block="S", residual=False, skip_mode=None, classifier=(), **kwargs):
         super().__init__(**kwargs)
         self.num_classes = check_int(num_classes, "num_classes")
         check_no_residual_blocks("A VGG", block, residual)
@@ -71,11 +78,28 @@ class VGG(StagedNet):
             for index, filters in enumerate(filters_of_stage)
         ]
         self.stage_sizes = [len(stage) for stage in self.stage_filters]
-        self.head = [layers.GlobalAveragePooling2D(name="pool"), layers.Dense(self.num_classes, name="logits")]
+        self.classifier = [check_int(width, "classifier") for width in classifier]
+        self.head = [layers.GlobalAveragePooling2D(name="pool")] if not self.classifier else [
+            layers.MaxPooling2D(2, 2, name="pool"),
+            layers.Flatten(name="flatten"),
+            *(layer for index, width in enumerate(self.classifier) for layer in (
+                layers.Dense(width, activation="relu", name=f"fc{index + 1}"),
+                layers.Dropout(0.5, name=f"dropout{index + 1}"),
+            )),
+        ]
+        self.head.append(layers.Dense(self.num_classes, name="logits"))
         self.build_for(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "stage_filters": self.stage_filters, "last_pool": self.last_pool}
+        return {**super().get_config(), "stage_filters": self.stage_filters, "last_pool": self.last_pool,
+                "classifier": self.classifier}
+
+
+def layout(depth):
+    """The conv widths per stage of VGG-``depth``; raises naming ``depth`` if it has none."""
+    if isinstance(depth, bool) or depth not in LAYOUTS:
+        raise ValueError(f"`depth` must be one of {sorted(LAYOUTS)}. Received: depth={depth!r}")
+    return LAYOUTS[depth]
 
 
 def vgg(depth, num_classes, input_shape=(32, 32, 3), last_pool=None, skip_mode=None, name=None, block="S",
@@ -97,7 +121,20 @@ def vgg(depth, num_classes, input_shape=(32, 32, 3), last_pool=None, skip_mode=N
     >>> kd.models.profile(vgg(8, 100))["trainable_params"]
     3965028
     """
-    if isinstance(depth, bool) or depth not in LAYOUTS:
-        raise ValueError(f"`depth` must be one of {sorted(LAYOUTS)}. Received: depth={depth!r}")
-    return VGG(LAYOUTS[depth], num_classes, last_pool, input_shape, block, residual, skip_mode,
+    return VGG(layout(depth), num_classes, last_pool, input_shape, block, residual, skip_mode,
                name=name or f"vgg{depth}")
+
+
+def vgg_li2021(depth, num_classes, input_shape=(32, 32, 3), skip_mode=None, name=None, block="S", residual=False):
+    """Builds li2021 Table VII's VGG-``depth`` with batch norm (registry ``vgg11-li2021``, ``vgg19-li2021``;
+    see the module docstring).
+
+    Args: as in ``vgg`` (no ``last_pool``: every stage ends with a max-pool).
+
+    Example:
+
+    >>> kd.models.profile(vgg_li2021(11, 10))["trainable_params"]
+    28149514
+    """
+    return VGG(layout(depth), num_classes, True, input_shape, block, residual, skip_mode,
+               classifier=(4096, 4096), name=name or f"vgg{depth}-li2021")
