@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_kd import data
+from keras_kd.data import sources
 from tests.helpers import (
     fake_images,
     png_bytes,
@@ -144,12 +145,28 @@ def test_a_listing_is_read_once_and_again_after_the_source_changes(tmp_path, rng
     write_imagenet_tree(tmp_path / "tree", rng)
     source = str(tmp_path / "tree")
     first = data.list_examples(source)
-    assert data.list_examples(source) is first  # cached: examples/ read train and test of one listing
+    hits = sources._cached_examples.cache_info().hits
+    assert data.list_examples(source)["test"][0] is first["test"][0]  # examples/ read train and test of one listing
+    assert sources._cached_examples.cache_info().hits == hits + 1
     with pytest.raises(ValueError, match="read-only"):
         first["test"][1][0] = 7  # the cached labels cannot be corrupted by a caller
+    del first["train"]  # nor the cached dict
+    assert "train" in data.list_examples(source)
+    paths, labels = data.list_split(source, "test")
+    labels[0] = 1 - labels[0]  # the caller's copy
+    assert isinstance(paths, list) and data.list_split(source, "test")[1][0] != labels[0]
     (tmp_path / "tree" / "val" / "n01" / "extra.png").write_bytes(png_bytes(fake_images(rng, 1)[0]))
     os.utime(tmp_path / "tree" / "val" / "n01", (time.time() + 5, time.time() + 5))  # coarse mtime clocks
     assert len(data.list_examples(source)["test"][1]) == len(first["test"][1]) + 1
+
+
+def test_a_tiny_imagenet_listing_sees_images_added_three_levels_down(tmp_path, rng):
+    write_tiny_imagenet(tmp_path / "tiny", rng)
+    source, images = str(tmp_path / "tiny"), tmp_path / "tiny" / "train" / "n01" / "images"
+    count = len(data.list_examples(source)["train"][1])
+    (images / "n01_9.JPEG").write_bytes(png_bytes(fake_images(rng, 1)[0]))
+    os.utime(images, (time.time() + 5, time.time() + 5))
+    assert len(data.list_examples(source)["train"][1]) == count + 1
 
 
 @pytest.mark.parametrize("source, kwargs, message", [

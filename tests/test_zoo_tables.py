@@ -180,9 +180,9 @@ def test_li2021_table_7_cifar_resnet_50_mflops():
     assert round(profile(get_model("cifar-resnet-50", 10), convention="li2021")["flops"] / 1e6) == 1305
 
 
-# li2021 Table VII's networks: weiaicunzai/pytorch-cifar100 models/ (inceptionv3.py, xception.py, shufflenetv2.py, vgg.py vgg11_bn /
-# vgg19_bn, mobilenetv2.py) at 10 / 100 classes (sum(p.numel() for p in model.parameters()), run with torch here),
-# and the MFLOPs li2021 prints for CIFAR-10 / CIFAR-100, which are thop's 2020 counts of those files.
+# li2021 Table VII's networks: weiaicunzai/pytorch-cifar100 models/ (inceptionv3.py, xception.py, shufflenetv2.py,
+# vgg.py vgg11_bn / vgg19_bn, mobilenetv2.py) at 10 / 100 classes (sum(p.numel() for p in model.parameters()), run
+# with torch here), and the MFLOPs li2021 prints for CIFAR-10 / CIFAR-100, which are thop's 2020 counts of those files.
 LI2021_TABLE_7 = {
     "inception-v3": ((22133738, 22318148), (3399, 3400)),
     "xception": ((20829578, 21013988), (1134, 1134)),

@@ -117,3 +117,15 @@ def test_inception_module_concatenates_its_branches_and_averages_over_the_zero_p
 def test_inception_module_refuses_an_unknown_step():
     with pytest.raises(ValueError, match="Unknown Inception step kind"):
         InceptionModule([[["dilated", 3]]]).build((None, 5, 5, 3))
+
+
+def test_li2021_counting_adds_each_average_pools_outputs():
+    """A tiny ShuffleNet at 16 px: its stride-2 units' pooled shortcuts give 8 x 8 x 24 and 4 x 4 x 48 outputs, one
+    op each in li2021's (thop's) convention, beside 2 per BatchNorm output (no conv biases)."""
+    from keras_kd.models import profile
+    from keras_kd.models.profile import batch_norm_outputs
+
+    model = ShuffleNetV1(5, input_shape=TINY, stages=((48, 1), (96, 2)))
+    norms = sum(batch_norm_outputs(layer) for layer in model._flatten_layers(include_self=False, recursive=True))
+    extra = profile(model, convention="li2021")["flops"] - profile(model)["flops"] - 2 * norms
+    assert extra == 8 * 8 * 24 + 4 * 4 * 48

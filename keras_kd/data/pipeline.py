@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_kd.data import imagenet
 from keras_kd.data.seeded import seeded_map
-from keras_kd.data.sources import describe_value, is_idx_directory, list_examples, read_source
+from keras_kd.data.sources import describe_value, is_idx_directory, list_examples, read_source, tfds_split_sizes
 from keras_kd.validation import check_choice, check_int, check_number
 
 SPLITS = ("train", "validation", "test")
@@ -79,7 +79,8 @@ def list_split(source, split="train", validation_fraction=0.1, seed=0, data_dir=
             "tfds name, or a listing {split: (paths or encoded images, labels)}; idx files and arrays load in "
             f"memory at their own size (image_size=None). Received: source={describe_value(source)}"
         )
-    return _split_of(list_examples(source, data_dir, download), source, split, validation_fraction, seed)
+    items, labels = _split_of(list_examples(source, data_dir, download), source, split, validation_fraction, seed)
+    return list(items), np.array(labels)  # the cached listing's test split: copied
 
 
 def _lists_images(source):
@@ -101,10 +102,14 @@ def channel_statistics(images):
 
 def num_examples(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
     """How many examples ``load(source, split, ...)`` yields (e.g. GKT's ``num_examples``:
-    the ``"train"`` part leaves the carved validation examples out). Image sources (folders,
-    archives, tfds names) are counted from their listing, without decoding."""
-    if _lists_images(source):
+    the ``"train"`` part leaves the carved validation examples out). Local image sources are
+    counted from their listing, tfds names from their metadata: neither is decoded."""
+    if _lists_images(source) and os.path.exists(source):
         return len(list_split(source, split, validation_fraction, seed, data_dir, download)[1])
+    if _lists_images(source):  # a tfds name: its metadata, split as load would
+        sizes = tfds_split_sizes(os.fspath(source), data_dir, download)
+        counts = {name: (np.zeros(size, np.int8), np.zeros(size, np.int64)) for name, size in sizes.items()}
+        return len(_split_of(counts, source, split, validation_fraction, seed)[1])
     return len(load_arrays(source, split, validation_fraction, seed, data_dir, download)[1])
 
 

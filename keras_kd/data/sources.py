@@ -184,8 +184,14 @@ def _tfds_examples(name, data_dir, download):
         dataset = builder.as_dataset(split=tfds_split, batch_size=1024, decoders={"image": tfds.decode.SkipDecoding()})
         batches = list(tfds.as_numpy(dataset))
         result[split] = ([item for batch in batches for item in batch["image"]],
-                         np.concatenate([batch["label"] for batch in batches]).astype(np.int64))
+                         np.concatenate([batch["label"] for batch in batches] or [[]]).astype(np.int64))
     return result
+
+
+def tfds_split_sizes(name, data_dir=None, download=False):
+    """``{split: examples}`` of a tfds dataset from its metadata (``"test"``: its test or validation split)."""
+    builder = _tfds_builder(name, data_dir, download)
+    return {split: builder.info.splits[tfds_split].num_examples for split, tfds_split in _tfds_splits(builder).items()}
 
 
 def local_or_name(source):
@@ -200,14 +206,18 @@ def local_or_name(source):
 
 def _modified(path):
     """The cache key of a local source's listing: the latest modification time of ``path`` and, for a folder,
-    of the folders one and two levels down (splits, classes), where adding or removing images shows."""
+    of the folders one and two levels down (splits, classes), where adding or removing images shows; for
+    Tiny-ImageNet also its ``train/<wnid>/images`` folders and its label files."""
     if not os.path.isdir(path):
         return os.path.getmtime(path)
-    times = [os.path.getmtime(path)]
-    for split in (entry for entry in os.scandir(path) if entry.is_dir()):
-        times.append(split.stat().st_mtime)
-        times.extend(entry.stat().st_mtime for entry in os.scandir(split.path) if entry.is_dir())
-    return max(times)
+    folders = [path]
+    for split in (entry.path for entry in os.scandir(path) if entry.is_dir()):
+        folders += [split] + [entry.path for entry in os.scandir(split) if entry.is_dir()]
+    if _is_tiny_imagenet(path):
+        train = os.path.join(path, "train")
+        folders += [os.path.join(train, wnid, "images") for wnid in os.listdir(train)]
+        folders += [os.path.join(path, marker) for marker in TINY_IMAGENET_MARKERS]
+    return max(os.path.getmtime(folder) for folder in folders if os.path.exists(folder))
 
 
 def list_examples(source, data_dir=None, download=False):
@@ -216,21 +226,25 @@ def list_examples(source, data_dir=None, download=False):
     read-only. Listed once per source (a changed local source is listed again)."""
     if is_idx_directory(source):
         raise ValueError(f"An idx directory holds raw pixels, not image files to list. Received: source={source!r}")
-    return _list_examples(*local_or_name(source), data_dir, download)
+    return dict(_cached_examples(*local_or_name(source), data_dir, download))
 
 
 @functools.lru_cache(maxsize=4)
-def _list_examples(path, mtime, data_dir, download):
+def _cached_examples(path, mtime, data_dir, download):
     del mtime  # part of the cache key only
-    if os.path.isdir(path):
-        examples = _tiny_imagenet_examples(path) if _is_tiny_imagenet(path) else _folder_examples(path)
-    elif os.path.exists(path):
-        examples = _tar_examples(path)
-    else:
-        examples = _tfds_examples(path, data_dir, download)
+    examples = _examples(path, data_dir, download)
     for _, labels in examples.values():
         labels.setflags(write=False)
     return {split: (tuple(items), labels) for split, (items, labels) in examples.items()}
+
+
+def _examples(path, data_dir, download):
+    """``{split: (items, labels)}`` of a folder tree, Tiny-ImageNet directory, tar archive or tfds name."""
+    if os.path.isdir(path):
+        return _tiny_imagenet_examples(path) if _is_tiny_imagenet(path) else _folder_examples(path)
+    if os.path.exists(path):
+        return _tar_examples(path)
+    return _tfds_examples(path, data_dir, download)
 
 
 def describe_value(value):
@@ -267,7 +281,7 @@ def _read_path(path, mtime, data_dir, download):
         return _read_idx_directory(path)
     if os.path.exists(path):
         return {split: (_decode_images(_encoded(items)), labels)
-                for split, (items, labels) in _list_examples(path, mtime, None, False).items()}
+                for split, (items, labels) in _examples(path, None, False).items()}
     return _read_tfds(path, data_dir, download)
 
 

@@ -95,6 +95,7 @@ class Transition(CompositeBlock):
     def build(self, input_shape):
         self.build_branch(self.filters, 1, input_shape)
         self.pool = layers.AveragePooling2D(2, name="pool")
+        self.pool.build(self.conv.compute_output_shape(input_shape))
 
     def body(self, inputs, training):
         return self.pool(self.branch(inputs, training))

@@ -10,6 +10,7 @@ from keras import layers, ops
 
 from keras_kd.api import register
 from keras_kd.layers import skip
+from keras_kd.layers.chain import build_chain, run_chain
 from keras_kd.layers.residual_block import batch_norm
 
 
@@ -73,9 +74,7 @@ class InceptionModule(skip.UnskippableBlock):
                 shape = forks[0][1][:-1] + (sum(out[-1] for _, out in forks),)
                 continue
             chain = step_layers(step, step_name)
-            for layer in chain:
-                layer.build(shape)
-                shape = layer.compute_output_shape(shape)
+            shape = build_chain(chain, shape)
             built.append(("chain", chain))
         return built, tuple(shape)
 
@@ -83,9 +82,8 @@ class InceptionModule(skip.UnskippableBlock):
         for kind, content in built:
             if kind == "fork":
                 x = ops.concatenate([self._run_branch(sub, x, training) for sub in content], axis=-1)
-                continue
-            for layer in content:
-                x = layer(x, training=training)
+            else:
+                x = run_chain(content, x, training)
         return x
 
     def body(self, inputs, training):

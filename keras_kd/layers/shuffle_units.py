@@ -12,6 +12,7 @@ from keras import layers, ops
 from keras_kd.api import register
 from keras_kd.layers import skip
 from keras_kd.layers.block_spec import parse_grouped_block
+from keras_kd.layers.chain import build_chain, run_chain
 from keras_kd.layers.group_conv import GroupConv2D
 from keras_kd.layers.residual_block import batch_norm
 from keras_kd.validation import check_choice, check_int
@@ -23,7 +24,8 @@ def channel_shuffle(x, groups):
     """``x`` (channels last) with its channels shuffled across ``groups`` groups."""
     if groups == 1:
         return x
-    height, width, channels = x.shape[1:]
+    channels = x.shape[-1]
+    _, height, width, _ = ops.shape(x)
     x = ops.reshape(x, (-1, height, width, groups, channels // groups))
     return ops.reshape(ops.transpose(x, (0, 1, 2, 4, 3)), (-1, height, width, channels))
 
@@ -88,7 +90,7 @@ class ShuffleV1Unit(skip.GatedBlock):
         self.groups = check_int(groups, "groups")
         self.input_groups = self.groups if input_groups is None else check_int(input_groups, "input_groups")
         self.spec = parse_grouped_block(block, "ShuffleNet units")
-        self.residual = residual
+        self.residual = check_choice(residual, "residual", (True, False))
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -99,7 +101,9 @@ class ShuffleV1Unit(skip.GatedBlock):
             conv_bn(grouped_3x3(out // 4, self.strides, self.spec, "conv2"), "conv2", True),
             conv_bn(pointwise(out, "conv3", groups=self.groups), "conv3", False),
         ]
-        self.pool = [layers.ZeroPadding2D(1), layers.AveragePooling2D(3, 2)] if self.strides == 2 else []
+        self.pool = [layers.ZeroPadding2D(1, name="shortcut_pad"),
+                     layers.AveragePooling2D(3, 2, name="shortcut_pool")] if self.strides == 2 else []
+        build_chain(self.pool, input_shape)
         build_branch(self.branch[:1], input_shape)
         build_branch(self.branch[1:], self.branch[0][0].compute_output_shape(input_shape))
 
@@ -107,11 +111,8 @@ class ShuffleV1Unit(skip.GatedBlock):
         x = run_branch(self.branch[:1], inputs, training)
         x = skip.scale_branch(run_branch(self.branch[1:], channel_shuffle(x, self.input_groups), training),
                               branch_scale)
-        if self.pool:
-            shortcut = inputs
-            for layer in self.pool:  # torch's AvgPool2d(3, 2, padding=1) counts the zero padding
-                shortcut = layer(shortcut)
-            x = ops.concatenate([x, shortcut], axis=-1)
+        if self.pool:  # torch's AvgPool2d(3, 2, padding=1) counts the zero padding
+            x = ops.concatenate([x, run_chain(self.pool, inputs)], axis=-1)
         elif self.residual:
             x = x + inputs
         return keras.activations.relu(x)
@@ -147,8 +148,11 @@ class ShuffleV2Unit(skip.UnskippableBlock):
                  **kwargs):
         super().__init__(skip_mode=skip_mode, **kwargs)
         self.filters, self.strides = check_int(filters, "filters"), check_choice(strides, "strides", (1, 2))
+        if self.filters % 2:
+            raise ValueError(f"A ShuffleNet V2 unit concatenates two halves: filters must be even. "
+                             f"Received: filters={self.filters}")
         self.spec = parse_grouped_block(block, "ShuffleNet V2 units")
-        self.use_bias = use_bias
+        self.use_bias = check_choice(use_bias, "use_bias", (True, False))
         self.down_branch_width = check_choice(down_branch_width, "down_branch_width", DOWN_BRANCH_WIDTHS)
 
     def build(self, input_shape):

@@ -14,6 +14,7 @@ from keras import layers, ops
 from keras_kd.api import register
 from keras_kd.layers import skip
 from keras_kd.layers.block_spec import parse_grouped_block
+from keras_kd.layers.chain import build_chain, run_chain
 from keras_kd.layers.group_conv import GroupConv2D
 from keras_kd.layers.residual_block import batch_norm
 from keras_kd.validation import check_choice, check_int
@@ -25,13 +26,6 @@ def separable(in_channels, filters, spec, name):
         GroupConv2D(in_channels, 3, padding="symmetric", name=f"{name}_depthwise", **spec.grouping()),
         layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"{name}_pointwise"),
     ]
-
-
-def build_layers(chain, shape):
-    for layer in chain:
-        layer.build(shape)
-        shape = layer.compute_output_shape(shape)
-    return shape
 
 
 def max_pool_padded(x, pool):
@@ -64,7 +58,7 @@ class XceptionBlock(skip.GatedBlock):
         self.strides = self.pool_strides or 1
         self.relu_first, self.shortcut_after_relu = bool(relu_first), bool(shortcut_after_relu)
         self.spec = parse_grouped_block(block, "Xception blocks")
-        self.residual = residual
+        self.residual = check_choice(residual, "residual", (True, False))
 
     def build(self, input_shape):
         self.can_skip = self.strides == 1 and input_shape[-1] == self.filters
@@ -73,7 +67,7 @@ class XceptionBlock(skip.GatedBlock):
                       for i, f in enumerate(self.filters_list)]
         shape = input_shape
         for convs, norm in self.units:
-            shape = build_layers(convs, shape)
+            shape = build_chain(convs, shape)
             norm.build(shape)
         self.pool = None if self.pool_strides is None else layers.MaxPooling2D(3, self.pool_strides, name="pool")
         self.shortcut = [] if self.can_skip or not self.residual else [
@@ -81,7 +75,7 @@ class XceptionBlock(skip.GatedBlock):
                           name="shortcut_conv"),
             batch_norm("shortcut_bn"),
         ]
-        build_layers(self.shortcut, input_shape)
+        build_chain(self.shortcut, input_shape)
 
     def _run(self, inputs, training, branch_scale=None):
         x = keras.activations.relu(inputs) if self.relu_first else inputs
@@ -89,17 +83,13 @@ class XceptionBlock(skip.GatedBlock):
         for index, (convs, norm) in enumerate(self.units):
             if index:
                 x = keras.activations.relu(x)
-            for conv in convs:
-                x = conv(x)
-            x = norm(x, training=training)
+            x = norm(run_chain(convs, x), training=training)
         if self.pool is not None:
             x = max_pool_padded(x, self.pool)
         x = skip.scale_branch(x, branch_scale)
         if not self.residual:
             return x
-        for layer in self.shortcut:
-            shortcut = layer(shortcut, training=training)
-        return x + shortcut
+        return x + run_chain(self.shortcut, shortcut, training)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters_list, "strides": self.pool_strides,
@@ -125,13 +115,10 @@ class XceptionSeparable(skip.UnskippableBlock):
 
     def build(self, input_shape):
         self.convs, self.norm = separable(input_shape[-1], self.filters, self.spec, "sep"), batch_norm("bn")
-        self.norm.build(build_layers(self.convs, input_shape))
+        self.norm.build(build_chain(self.convs, input_shape))
 
     def body(self, inputs, training):
-        x = inputs
-        for conv in self.convs:
-            x = conv(x)
-        return keras.activations.relu(self.norm(x, training=training))
+        return keras.activations.relu(self.norm(run_chain(self.convs, inputs), training=training))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "block": str(self.spec)}

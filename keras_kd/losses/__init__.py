@@ -7,6 +7,7 @@ from keras_kd.losses.attention import (
     attention_transfer_loss,
     attention_transfer_per_example,
 )
+from keras_kd.losses.cc import CC, cc_loss
 from keras_kd.losses.dist import DIST, dist_loss, dist_relations
 from keras_kd.losses.dkd import DKD, decoupled_kd, dkd_loss
 from keras_kd.losses.feature_term import FeatureTerm

@@ -16,9 +16,8 @@ from keras import layers
 
 from keras_kd.api import register
 from keras_kd.layers.inception import InceptionModule, conv
-from keras_kd.layers.residual_block import batch_norm
-from keras_kd.models.staged import StagedNet, check_no_residual_blocks
-from keras_kd.validation import check_int
+from keras_kd.models.staged import StagedNet, check_no_residual_blocks, plain_stem
+from keras_kd.validation import check_int, check_number
 
 STEM = ((32, 3, 1), (32, 3, 1), (64, 3, 1), (80, 1, 0), (192, 3, 0))  # (filters, kernel, padding)
 AVERAGE_SAME = ["avg", 3, 1, 1]
@@ -79,20 +78,11 @@ class InceptionV3(StagedNet):
         super().__init__(**kwargs)
         self.num_classes = check_int(num_classes, "num_classes")
         check_no_residual_blocks("An Inception", block, residual)
-        self.block, self.residual, self.skip_mode, self.dropout = block, residual, skip_mode, dropout
+        self.block, self.residual, self.skip_mode = block, residual, skip_mode
+        self.dropout = check_number(dropout, "dropout", 0, 1, high_open=True)
         self.stages_arg = [[[[list(step) for step in branch] for branch in module] for module in stage]
                            for stage in stages]
-        self.stem = [
-            layer
-            for index, (filters, kernel, pad) in enumerate(STEM)
-            for layer in (
-                layers.ZeroPadding2D(pad, name=f"stem_pad{index + 1}"),
-                layers.Conv2D(filters, kernel, use_bias=False, kernel_initializer="he_normal",
-                              name=f"stem_conv{index + 1}"),
-                batch_norm(f"stem_bn{index + 1}"),
-                layers.Activation("relu", name=f"stem_relu{index + 1}"),
-            )
-        ]
+        self.stem = plain_stem(STEM)
         self.blocks = [
             InceptionModule(module, skip_mode=skip_mode, name=f"stage{stage + 1}_block{index + 1}")
             for stage, modules in enumerate(self.stages_arg)

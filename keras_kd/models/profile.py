@@ -16,8 +16,8 @@ reproduced, and Table VII's CIFAR-10 column: Inceptionv3 3399, Xception 1134,
 VGG11BN 172, ShuffleNetv2 45, ...). thop also counts a global average pool
 written as a module (window size + 1 per output); that is left out: whether
 a reference pooled with a module or a function (unseen by thop) is not in the
-Keras model, and the printed integers are reproduced without it. Table VIII prints the teacher's cost as 255.28 where this
-rule gives 254.99: 0.1% off, which no per-layer rule over the option-A
+Keras model, and the printed integers are reproduced without it. Table VIII
+prints the teacher's cost as 255.28 where this rule gives 254.99: 0.1% off, which no per-layer rule over the option-A
 CIFAR ResNet that matches li2021's parameter column (1.728 / 1.734 M)
 explains; the integers are what the tests check.
 """

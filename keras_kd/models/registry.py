@@ -106,7 +106,7 @@ FAMILIES = (
            lambda m, **kw: vgg(int(m[1]), **kw), "vgg",
            "CIFAR VGG with batch norm of the CRD / mdistiller benchmark, pooled features to one dense layer "
            "(RepDistiller models/vgg.py vgg8_bn .. vgg19_bn)"),
-    Family(f"vgg<{_VGG_DEPTHS}>-li2021", rf"vgg({_VGG_DEPTHS})-li2021",
+    Family("vgg<11|19>-li2021", r"vgg(11|19)-li2021",
            lambda m, **kw: vgg_li2021(int(m[1]), **kw), "vgg",
            "li2021 Table VII's CIFAR VGG with batch norm: a max-pool after every stage and the 4096-4096 "
            "classifier (weiaicunzai/pytorch-cifar100 models/vgg.py)"),

@@ -61,7 +61,8 @@ class ShuffleNetV1(StagedNet):
                  stages=V1_STAGES, groups=3, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = check_int(num_classes, "num_classes")
-        self.residual, self.skip_mode, self.groups = residual, skip_mode, check_int(groups, "groups")
+        self.residual = check_choice(residual, "residual", (True, False))
+        self.skip_mode, self.groups = skip_mode, check_int(groups, "groups")
         self.stages_arg = [tuple(check_int(v, "stages") for v in row) for row in stages]
         self.stem = stem_layers("1x1")
         self.blocks = [
@@ -107,7 +108,8 @@ class ShuffleNetV2(StagedNet):
                              f"residual=False only. Received: residual={residual!r}")
         self.residual, self.skip_mode = residual, skip_mode
         self.stages_arg = [tuple(check_int(v, "stages") for v in row) for row in stages]
-        self.head_filters, self.use_bias = check_int(head_filters, "head_filters"), use_bias
+        self.head_filters = check_int(head_filters, "head_filters")
+        self.use_bias = check_choice(use_bias, "use_bias", (True, False))
         self.stem_kind, self.down_branch_width = check_choice(stem, "stem", STEMS), down_branch_width
         self.stem = stem_layers(stem, use_bias)
         self.blocks = [

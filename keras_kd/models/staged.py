@@ -8,8 +8,27 @@ structure is exposed so a trainer can switch blocks off per step.
 """
 
 import keras
+from keras import layers
+
+from keras_kd.layers.residual_block import batch_norm
 
 EMBEDDING = "embedding"
+
+
+def plain_stem(rows):
+    """Stem layers of ``(filters, kernel, padding)`` rows: each a zero padding, a stride-1 conv without bias
+    (He normal) -BN-ReLU, named ``stem_<pad|conv|bn|relu><row number>``."""
+    return [
+        layer
+        for index, (filters, kernel, pad) in enumerate(rows)
+        for layer in (
+            layers.ZeroPadding2D(pad, name=f"stem_pad{index + 1}"),
+            layers.Conv2D(filters, kernel, use_bias=False, kernel_initializer="he_normal",
+                          name=f"stem_conv{index + 1}"),
+            batch_norm(f"stem_bn{index + 1}"),
+            layers.Activation("relu", name=f"stem_relu{index + 1}"),
+        )
+    ]
 
 
 def check_no_residual_blocks(network, block, residual):

@@ -18,14 +18,14 @@ flow's identities read the ReLU'd block input (chollet2017 Fig. 5 adds the input
 from keras import layers
 
 from keras_kd.api import register
-from keras_kd.layers.residual_block import batch_norm
 from keras_kd.layers.xception_block import XceptionBlock, XceptionSeparable
-from keras_kd.models.staged import StagedNet
-from keras_kd.validation import check_int
+from keras_kd.models.staged import StagedNet, plain_stem
+from keras_kd.validation import check_choice, check_int
 
 ENTRY = ((128, 2), (256, 2), (728, 1))  # (channels, max-pool stride)
 MIDDLE_WIDTH, MIDDLE_BLOCKS = 728, 8
 EXIT = ((728, 1024), 1536, 2048)
+STEM = ((32, 3, 1), (64, 3, 1))  # (filters, kernel, padding)
 
 
 @register
@@ -46,19 +46,10 @@ class Xception(StagedNet):
                  middle_blocks=MIDDLE_BLOCKS, inplace_relu=True, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = check_int(num_classes, "num_classes")
-        self.residual, self.skip_mode, self.inplace_relu = residual, skip_mode, bool(inplace_relu)
+        self.residual = check_choice(residual, "residual", (True, False))
+        self.skip_mode, self.inplace_relu = skip_mode, check_choice(inplace_relu, "inplace_relu", (True, False))
         self.middle_blocks = check_int(middle_blocks, "middle_blocks")
-        self.stem = [
-            layer
-            for index, filters in enumerate((32, 64))
-            for layer in (
-                layers.ZeroPadding2D(1, name=f"stem_pad{index + 1}"),
-                layers.Conv2D(filters, 3, use_bias=False, kernel_initializer="he_normal",
-                              name=f"stem_conv{index + 1}"),
-                batch_norm(f"stem_bn{index + 1}"),
-                layers.Activation("relu", name=f"stem_relu{index + 1}"),
-            )
-        ]
+        self.stem = plain_stem(STEM)
         common = {"block": block, "residual": residual, "skip_mode": skip_mode}
         entry = [
             XceptionBlock((filters, filters), strides, relu_first=index > 0,

@@ -1,0 +1,78 @@
+"""Correlation congruence (keras_kd.losses.cc, peng2019 as RepDistiller's code) against numpy, and as a term."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_kd as kd
+from keras_kd.losses.cc import CC, cc_loss
+from tests.helpers import CLASSES, TrainableFeatures, to_np
+
+
+def np_cc(student, teacher):
+    """RepDistiller's Correlation: d = |f_s - f_t|, mean over i of sum_k d[i, k] d[i + 1, k], in float64."""
+    delta = np.abs(student.reshape(len(student), -1).astype("float64") - teacher.reshape(len(teacher), -1))
+    return np.mean(np.sum(delta[:-1] * delta[1:], axis=1))
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_cc_loss_equals_numpy(rng, scale):
+    student = (rng.standard_normal((6, 2, 2, 2)) * scale).astype("float32")  # flattened to (6, 8)
+    teacher = (rng.standard_normal((6, 8)) * scale).astype("float32")
+    np.testing.assert_allclose(float(to_np(cc_loss(student, teacher))), np_cc(student, teacher), rtol=1e-5)
+
+
+def test_the_term_embeds_both_sides_linearly_then_takes_cc(rng):
+    """Fixed embedding weights: the term equals weight * numpy CC of (s W_s + b_s, t W_t + b_t)."""
+    student, teacher = rng.standard_normal((5, 6)).astype("float32"), rng.standard_normal((5, 4)).astype("float32")
+    logits = np.zeros((5, CLASSES), "float32")
+    term = CC(weight=0.5, feat_dim=3, tap="f")
+    term.connect((logits.shape, {"f": student.shape}), (logits.shape, {"f": teacher.shape}))
+    weights = [rng.standard_normal(w.shape).astype("float32") for w in term.trainable_weights]
+    for variable, value in zip(term.trainable_weights, weights):
+        variable.assign(value)
+    w_s, b_s, w_t, b_t = weights
+    want = 0.5 * np_cc(student @ w_s + b_s, teacher @ w_t + b_t)
+    got = to_np(term.per_example((logits, {"f": student}), (logits, {"f": teacher}), None))
+    np.testing.assert_allclose(got, np.full(5, want), rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the teacher's, as it should be
+def test_the_functional_form_sends_no_gradient_to_the_teacher(rng):
+    student, teacher = rng.standard_normal((4, 3)).astype("float32"), rng.standard_normal((4, 3)).astype("float32")
+    new_student, new_teacher = TrainableFeatures(cc_loss, student, teacher).step()
+    np.testing.assert_array_equal(new_teacher, teacher)
+    assert not np.allclose(new_student, student)
+
+
+def test_both_embeddings_train_with_the_student(rng):
+    """RepDistiller trains embed_s and embed_t (its trainable_list): the teacher's features are frozen, its
+    embedding is not."""
+    student = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
+    teacher = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[CC(feat_dim=4)])
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
+    x, y = rng.standard_normal((4, 8, 8, 3)).astype("float32"), rng.integers(0, CLASSES, 4)
+    distiller.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    cc = distiller.terms[0]
+    before = {w.path: to_np(w) for w in cc.trainable_weights}
+    distiller.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert all(not np.array_equal(to_np(w), before[w.path]) for w in cc.trainable_weights)
+
+
+def test_get_config_round_trips_and_the_name_finds_the_class():
+    term = CC(weight=0.5, feat_dim=64, tap="stage3", name="cc_stage3")
+    restored = kd.losses.get(keras.saving.serialize_keras_object(term))
+    assert type(restored) is CC and restored.get_config() == term.get_config()
+    default = kd.losses.get("cc")
+    assert (type(default), default.weight, default.feat_dim, default.tap) == (CC, 0.02, 128, "embedding")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: CC(weight=-1.0), "weight=-1.0"),
+    (lambda: CC(feat_dim=0), "feat_dim=0"),
+    (lambda: cc_loss(np.zeros((3, 4), "float32"), np.zeros((3, 5), "float32")), "teacher width 5"),
+])
+def test_bad_arguments_name_the_value(make, message):
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        make()
