@@ -54,6 +54,8 @@ _ENTRIES = [
     Reference("yao2020", ("Anbang Yao", "Dawei Sun"), "Knowledge Transfer via Dense Cross-Layer Mutual-Distillation",
               "ECCV 2020", 2020, "2008.07816"),
     # Papers the docstrings cite beside them.
+    Reference("ahn2019", ("Sungsoo Ahn", "Shell Xu Hu", "Andreas Damianou", "Neil D. Lawrence", "Zhenwen Dai"),
+              "Variational Information Distillation for Knowledge Transfer", "CVPR 2019", 2019, "1904.05835"),
     Reference("ba2014", ("Lei Jimmy Ba", "Rich Caruana"), "Do Deep Nets Really Need to be Deep?", "NIPS 2014", 2014,
               "1312.6184"),
     Reference("chollet2017", ("François Chollet",),
@@ -82,6 +84,9 @@ _ENTRIES = [
               "Densely Connected Convolutional Networks", "CVPR 2017", 2017, "1608.06993"),
     Reference("huang2022", ("Tao Huang", "Shan You", "Fei Wang", "Chen Qian", "Chang Xu"),
               "Knowledge Distillation from A Stronger Teacher", "NeurIPS 2022", 2022, "2205.10536"),
+    Reference("li2023", ("Zheng Li", "Xiang Li", "Lingfeng Yang", "Borui Zhao", "Renjie Song", "Lei Luo", "Jun Li",
+                         "Jian Yang"),
+              "Curriculum Temperature for Knowledge Distillation", "AAAI 2023", 2023, "2211.16231"),
     Reference("ma2018", ("Ningning Ma", "Xiangyu Zhang", "Hai-Tao Zheng", "Jian Sun"),
               "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design", "ECCV 2018", 2018,
               "1807.11164"),

@@ -7,7 +7,7 @@ import pytest
 import keras_kd as kd
 from tests.helpers import CLASSES, SHAPE, image_batch
 
-ARGUMENTS = {"dkd": {"steps_per_epoch": 2}}  # terms that cannot be built without an argument
+ARGUMENTS = {"dkd": {"steps_per_epoch": 2}, "ctkd": {"steps_per_epoch": 2}}  # terms that cannot be built without an argument
 
 
 def narrow_net(widths, seed, name):

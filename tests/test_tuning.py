@@ -432,3 +432,38 @@ def test_students_that_cannot_fit_the_teacher_fail_at_construction(teacher):
         HyperDistiller(teacher, with_lambda)
     with pytest.raises(ValueError, match="requires argument\\(s\\) \\['depth'\\].*functools.partial"):
         HyperDistiller(teacher, lambda depth, num_classes: kd.models.cifar_resnet(depth, num_classes))
+
+
+def test_method_choice_adds_the_chosen_term_with_its_sampled_arguments(teacher):
+    """methods={name: {argument: knob}}: the "method" choice, each method's knobs active only when it is chosen."""
+    hypermodel = HyperDistiller(teacher, "resnet-8", alpha=0.0, beta=0.0,
+                                methods={"pkt": {"weight": [1e3, 3e4]}, "dkd": {"beta": Range(4.0, 8.0), "warmup_epochs": 0},
+                                         "rkd": {}})
+    for method, chosen, term_class in (("pkt", {"pkt_weight": 3e4}, kd.losses.PKT),
+                                       ("dkd", {"dkd_beta": 6.0, "dkd_warmup_epochs": 0}, kd.losses.DKD),
+                                       ("rkd", {}, kd.losses.RKD)):
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("method", method)
+        for name, value in chosen.items():
+            with hp.conditional_scope("method", [method]):
+                hp.Fixed(name, value)
+        trainer = hypermodel.build_trainer(hp)
+        assert [type(t) for t in trainer.terms] == [kd.losses.KD, term_class]
+        for name, value in chosen.items():
+            assert getattr(trainer.terms[1], name.split("_", 1)[1]) == value
+        active = {h.name for h in hp.space if hp.is_active(h)} - {"method", "temperature", "alpha", "beta", "block",
+                                                                   "residual"}
+        assert active == set(chosen)  # the other methods' knobs are registered but inactive
+        assert {h.name for h in hp.space} >= {"method", "pkt_weight", "dkd_beta", "dkd_warmup_epochs"}
+
+
+@pytest.mark.parametrize("methods, message", [
+    ({"nope": {}}, "unknown term 'nope'"),
+    ({"kd": {}}, "cannot add 'kd'"),
+    ({"pkt": {"weight": [1.0, -1.0]}}, "weight=-1.0"),
+    ({"pkt": {"colour": [1.0]}}, "'pkt'"),
+    (["pkt"], "methods=['pkt']"),
+])
+def test_bad_methods_name_the_argument(teacher, methods, message):
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        HyperDistiller(teacher, "resnet-8", methods=methods)

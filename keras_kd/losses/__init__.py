@@ -8,6 +8,7 @@ from keras_kd.losses.attention import (
     attention_transfer_per_example,
 )
 from keras_kd.losses.cc import CC, cc_loss
+from keras_kd.losses.ctkd import CTKD, cosine_lambda, scale_gradient
 from keras_kd.losses.dist import DIST, dist_loss, dist_relations
 from keras_kd.losses.dkd import DKD, decoupled_kd, dkd_loss
 from keras_kd.losses.feature_term import FeatureTerm
@@ -31,3 +32,4 @@ from keras_kd.losses.sp import SP, sp_loss
 from keras_kd.losses.standardized_kd import StandardizedKD, standardized_kd_divergence, standardized_kd_loss
 from keras_kd.losses.supervised import supervised_loss, weighted_mean
 from keras_kd.losses.term import DistillationTerm, Step
+from keras_kd.losses.vid import VID, vid_nll

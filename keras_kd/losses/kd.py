@@ -44,6 +44,12 @@ def kl_divergence(target_logits, logits, temperature=1.0):
         temperature: T > 0.
     """
     check_temperature(temperature)
+    return tempered_kl(target_logits, logits, temperature)
+
+
+def tempered_kl(target_logits, logits, temperature):
+    """``kl_divergence`` with ``temperature`` unchecked: a number or a (learned) scalar tensor, which gets the
+    gradient of both softmaxes (CTKD)."""
     target = ops.stop_gradient(ops.cast(target_logits, "float32")) / temperature
     log_p = ops.log_softmax(target, axis=-1)
     log_q = ops.log_softmax(ops.cast(logits, "float32") / temperature, axis=-1)

@@ -26,6 +26,8 @@ from keras_kd.distillers.mutual import MutualDistiller
 from keras_kd.distillers.taps import TapExtractor, check_built_model, logits_shape
 from keras_kd.losses.attention import AttentionTransfer
 from keras_kd.losses.kd import KD
+from keras_kd.losses.registry import get as get_term
+from keras_kd.losses.registry import names as term_names
 from keras_kd.models.auxiliary import dcm_heads
 from keras_kd.models.deploy import image_shape, shapes_agree
 from keras_kd.models.registry import get_model
@@ -374,6 +376,14 @@ class HyperDistiller(StudentHyperModel):
             (``stage1..``). Default: ``[0, 1e3]`` where both networks have
             taps, else fixed 0 (a builder's student is looked at once
             built); beta > 0 with a network without taps is a ``ValueError``.
+        methods: ``None``, or ``{term name: {argument: knob}}`` (names of
+            ``keras_kd.losses.names()``): each trial adds one of these terms,
+            the ``"method"`` hyperparameter, built by
+            ``keras_kd.losses.get(name, **arguments)`` with its knobs sampled as
+            ``"<name>_<argument>"`` (active only when the method is chosen), e.g.
+            ``{"pkt": {"weight": Range(1e3, 1e5, log=True)}, "dkd": {"beta": [4.0, 8.0]},
+            "rkd": {}}``. With RepDistiller's protocol (other methods without KD)
+            pass ``alpha=0.0``.
         **kwargs: the ``StudentHyperModel`` knobs (``optimizer``,
             ``learning_rate``, ``momentum``, ``weight_decay``, ``blocks``,
             ``groups``, ``group_size``, ``bottleneck``, ``residual``,
@@ -396,6 +406,7 @@ class HyperDistiller(StudentHyperModel):
         temperature=Range(1.0, 16.0, log=True),
         alpha=Range(0.5, 1.0),
         beta=Default(AT_BETA),
+        methods=None,
         **kwargs,
     ):
         check_built_model(teacher, "teacher")
@@ -408,6 +419,7 @@ class HyperDistiller(StudentHyperModel):
         (self.student,) = self.networks
         self.teacher, self.temperature, self.alpha = teacher, temperature, alpha
         self.beta = self._beta(beta)
+        self.methods = check_methods(methods)
 
     def _beta(self, knob):
         """The beta knob, or None for the default of a builder's student (set per trial)."""
@@ -441,11 +453,58 @@ class HyperDistiller(StudentHyperModel):
         beta = sample(hp, "beta", beta)
         if beta > 0:
             losses.append(AttentionTransfer(beta))
+        if self.methods:
+            losses.append(sample_method(hp, self.methods))
         return Distiller(student=student, teacher=self.teacher, losses=losses)
 
     def deployable(self, model):
         """The student of a trained ``Distiller``."""
         return model.student
+
+
+def check_methods(methods):
+    """``methods`` as ``{name: {argument: knob}}``; raises naming ``methods`` unless every name is a term of
+    ``keras_kd.losses`` that takes its arguments at the knobs' values."""
+    if methods is None:
+        return {}
+    if not isinstance(methods, dict) or not methods or not all(isinstance(a, dict) for a in methods.values()):
+        raise ValueError("`methods` must map term names to {argument: knob} dicts, e.g. {'pkt': {'weight': "
+                         f"[1e3, 3e4]}}. Received: methods={methods!r}")
+    for name, arguments in methods.items():
+        if name in ("kd", "at"):
+            raise ValueError(f"`methods` cannot add {name!r}: HyperDistiller searches KD and AT by its temperature, "
+                             f"alpha and beta knobs. Received: methods={methods!r}")
+        if name not in term_names():
+            raise ValueError(f"`methods` names an unknown term {name!r}; terms: {term_names()}. "
+                             f"Received: methods={methods!r}")
+        for values in _corner_values(arguments):
+            try:
+                get_term(name, **values)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"`methods` gives term {name!r} arguments it refuses ({error}). "
+                                 f"Received: methods={methods!r}") from None
+    return methods
+
+
+def _corner_values(arguments):
+    """One ``{argument: value}`` per value any knob can take (the others at their first)."""
+    first = {argument: knob_values(knob)[0] for argument, knob in arguments.items()}
+    yield first
+    for argument, knob in arguments.items():
+        for value in knob_values(knob)[1:]:
+            yield {**first, argument: value}
+
+
+def sample_method(hp, methods):
+    """The term of the ``"method"`` hyperparameter, its arguments sampled under its conditional scope."""
+    name = sample(hp, "method", list(methods))
+    arguments = {}
+    for method, knobs in methods.items():
+        with hp.conditional_scope("method", [method]):
+            values = {argument: sample(hp, f"{method}_{argument}", knob) for argument, knob in knobs.items()}
+        if method == name:
+            arguments = values
+    return get_term(name, **arguments)
 
 
 class HyperMutual(StudentHyperModel):
