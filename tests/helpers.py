@@ -73,6 +73,15 @@ def assert_trains_and_updates(model, rng, frozen=(), unchecked=()):
             assert not np.array_equal(to_np(weight), before[weight.path]), weight.path
 
 
+def resnet8_distiller(rng, term, examples=4, learning_rate=0.1, **kwargs):
+    """``(distiller, x, y)``: a Distiller of two CIFAR ResNet-8s on 8-px images with ``term``, compiled (SGD),
+    and ``examples`` random images with labels."""
+    student, teacher = (kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3)) for _ in range(2))
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[term], **kwargs)
+    distiller.compile(optimizer=keras.optimizers.SGD(learning_rate))
+    return distiller, rng.standard_normal((examples, 8, 8, 3)).astype("float32"), rng.integers(0, CLASSES, examples)
+
+
 def softmax(z):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)

@@ -6,7 +6,7 @@ import pytest
 
 import keras_kd as kd
 from keras_kd.losses.cc import CC, cc_loss
-from tests.helpers import CLASSES, TrainableFeatures, to_np
+from tests.helpers import CLASSES, TrainableFeatures, resnet8_distiller, to_np
 
 
 def np_cc(student, teacher):
@@ -48,11 +48,7 @@ def test_the_functional_form_sends_no_gradient_to_the_teacher(rng):
 def test_both_embeddings_train_with_the_student(rng):
     """RepDistiller trains embed_s and embed_t (its trainable_list): the teacher's features are frozen, its
     embedding is not."""
-    student = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
-    teacher = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
-    distiller = kd.Distiller(student=student, teacher=teacher, losses=[CC(feat_dim=4)])
-    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
-    x, y = rng.standard_normal((4, 8, 8, 3)).astype("float32"), rng.integers(0, CLASSES, 4)
+    distiller, x, y = resnet8_distiller(rng, CC(feat_dim=4))
     distiller.fit(x, y, epochs=1, batch_size=4, verbose=0)
     cc = distiller.terms[0]
     before = {w.path: to_np(w) for w in cc.trainable_weights}

@@ -8,7 +8,7 @@ import pytest
 
 import keras_kd as kd
 from keras_kd.losses.ctkd import CTKD, cosine_lambda, scale_gradient
-from tests.helpers import CLASSES, TrainableFeatures, to_np
+from tests.helpers import CLASSES, TrainableFeatures, resnet8_distiller, to_np
 
 
 def np_cosine_decay(epoch, max_value=0.0, min_value=-1.0, loops=10):
@@ -26,9 +26,26 @@ def np_kd(teacher, student, temperature):
     return temperature**2 * (np.exp(log_p) * (log_p - log_q)).sum(axis=1)
 
 
-@pytest.mark.parametrize("epoch", [0, 1, 3, 10, 12])
-def test_the_curriculum_is_the_codes_cosine_decay(epoch):
-    assert float(to_np(cosine_lambda(epoch))) == pytest.approx(np_cosine_decay(epoch), abs=1e-6)
+# CosineDecay(0, -1, 10).get_value(e) by hand: (cos(e pi / 10) + 1) / 2 - 1; cos(pi / 10) = 0.9510565.
+@pytest.mark.parametrize("epoch, value", [(0, 0.0), (1, -0.0244717), (5, -0.5), (10, -1.0), (12, -1.0)])
+def test_the_curriculum_is_the_codes_cosine_decay(epoch, value):
+    assert float(to_np(cosine_lambda(epoch))) == pytest.approx(value, abs=1e-6)
+
+
+def test_the_epoch_turns_after_steps_per_epoch_steps():
+    term = CTKD(steps_per_epoch=4)
+    for steps, epoch in ((0, 1), (3, 1), (4, 2), (9, 3)):
+        term.steps.assign(steps)
+        assert float(to_np(term.gradient_lambda())) == pytest.approx(np_cosine_decay(epoch), abs=1e-6), steps
+
+
+def test_a_saved_distiller_resumes_the_temperature_and_the_curriculum(rng, tmp_path):
+    distiller, x, y = resnet8_distiller(rng, CTKD(steps_per_epoch=2), examples=8)
+    distiller.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    distiller.save(tmp_path / "ctkd.keras")
+    restored = keras.saving.load_model(tmp_path / "ctkd.keras", safe_mode=True).terms[0]
+    assert int(to_np(restored.steps)) == 4 and restored.steps_per_epoch == 2
+    assert float(to_np(restored.global_t)) == float(to_np(distiller.terms[0].global_t)) != 1.0
 
 
 def test_scaled_gradient_is_the_identity_forward_and_scales_backward():
@@ -54,14 +71,9 @@ def test_the_temperature_climbs_the_kd_loss_after_the_first_epoch(rng):
     """lambda < 0 from epoch 1 on: g moves along +dL/dg (gradient ascent) while the student descends; at epoch 1
     lambda = cos-decay(1) = -0.0245, and the step of g equals lr * (-lambda) * dL/dg, dL/dg by central differences
     in numpy."""
-    student = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
-    teacher = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
-    distiller = kd.Distiller(student=student, teacher=teacher, losses=[CTKD(steps_per_epoch=100)],
-                             student_loss_weight=0.0)
-    distiller.compile(optimizer=keras.optimizers.SGD(1.0))
-    x, y = rng.standard_normal((4, 8, 8, 3)).astype("float32"), rng.integers(0, CLASSES, 4)
-    t_logits = to_np(teacher(x, training=False)).astype("float64")
-    s_logits = to_np(student(x, training=True)).astype("float64")
+    distiller, x, y = resnet8_distiller(rng, CTKD(steps_per_epoch=100), learning_rate=1.0, student_loss_weight=0.0)
+    t_logits = to_np(distiller.teacher(x, training=False)).astype("float64")
+    s_logits = to_np(distiller.student(x, training=True)).astype("float64")
     term = distiller.terms[0]
 
     def loss_at(g):

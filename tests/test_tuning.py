@@ -461,7 +461,10 @@ def test_method_choice_adds_the_chosen_term_with_its_sampled_arguments(teacher):
     ({"nope": {}}, "unknown term 'nope'"),
     ({"kd": {}}, "cannot add 'kd'"),
     ({"pkt": {"weight": [1.0, -1.0]}}, "weight=-1.0"),
-    ({"pkt": {"colour": [1.0]}}, "'pkt'"),
+    ({"pkt": {"colour": [1.0]}}, "colour"),
+    ({"pkt": {"weight": []}}, "methods['pkt']['weight']"),
+    ({"vid": {"taps": [["stage1"]]}}, "methods['vid']['taps']"),
+    ({"ctkd": {"steps_per_epoch": 10}}, "implies its own cross-entropy weight"),
     (["pkt"], "methods=['pkt']"),
 ])
 def test_bad_methods_name_the_argument(teacher, methods, message):

@@ -6,7 +6,7 @@ import pytest
 
 import keras_kd as kd
 from keras_kd.losses.vid import VID, vid_nll
-from tests.helpers import CLASSES, TrainableFeatures, to_np
+from tests.helpers import CLASSES, TrainableFeatures, resnet8_distiller, to_np
 
 
 def np_vid(student_map, teacher_map, kernels, log_scale, eps=1e-5):
@@ -35,6 +35,22 @@ def test_the_term_equals_numpy_on_fixed_weights(rng, scale):
     np.testing.assert_allclose(got, 0.5 * np_vid(student, teacher, kernels, log_scale), rtol=1e-4)
 
 
+def test_a_larger_map_is_average_pooled_to_the_smaller(rng):
+    """Student 8 x 8 against teacher 4 x 4: the student's map 2 x 2-averaged first (RepDistiller's
+    adaptive_avg_pool2d at an integer ratio); 6 x 6 against 4 x 4 is refused."""
+    student = rng.standard_normal((2, 8, 8, 3)).astype("float32")
+    teacher = rng.standard_normal((2, 4, 4, 5)).astype("float32")
+    logits = np.zeros((2, CLASSES), "float32")
+    term = VID(taps={"s": "t"})
+    term.connect((logits.shape, {"s": student.shape}), (logits.shape, {"t": teacher.shape}))
+    kernels = [to_np(conv.kernel) for conv in term.regressors["s"]]
+    pooled = student.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4))
+    got = to_np(term.per_example((logits, {"s": student}), (logits, {"t": teacher}), None))
+    np.testing.assert_allclose(got, np_vid(pooled, teacher, kernels, to_np(term.log_scales["s"])), rtol=1e-4)
+    with pytest.raises(ValueError, match="integer ratio"):
+        VID(taps={"s": "t"}).connect((logits.shape, {"s": (None, 6, 6, 3)}), (logits.shape, {"t": teacher.shape}))
+
+
 def test_the_variances_start_at_init_pred_var():
     """log_scale starts at softplus^-1(init_pred_var - eps): the variance softplus(log_scale) + eps = 5."""
     term = VID(taps={"s": "t"})
@@ -53,11 +69,7 @@ def test_vid_nll_sends_no_gradient_to_the_target(rng):
 
 
 def test_regressor_and_variances_train_with_the_student(rng):
-    student = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
-    teacher = kd.models.get_model("resnet8", CLASSES, input_shape=(8, 8, 3))
-    distiller = kd.Distiller(student=student, teacher=teacher, losses=["vid"])
-    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
-    x, y = rng.standard_normal((4, 8, 8, 3)).astype("float32"), rng.integers(0, CLASSES, 4)
+    distiller, x, y = resnet8_distiller(rng, "vid")
     distiller.fit(x, y, epochs=1, batch_size=4, verbose=0)
     vid = distiller.terms[0]
     assert sorted(vid.regressors) == ["stage1", "stage2", "stage3"]

@@ -65,8 +65,9 @@ class CC(TapTerm):
         super().__init__(tap=tap, **kwargs)
         self.weight = check_non_negative(weight, "weight")
         self.feat_dim = check_int(feat_dim, "feat_dim")
-        self.embed_student = keras.layers.Dense(self.feat_dim, name="embed_student")
-        self.embed_teacher = keras.layers.Dense(self.feat_dim, name="embed_teacher")
+        # float32 under mixed precision too: the loss math (products of raw embeddings) stays in float32
+        self.embed_student = keras.layers.Dense(self.feat_dim, dtype="float32", name="embed_student")
+        self.embed_teacher = keras.layers.Dense(self.feat_dim, dtype="float32", name="embed_teacher")
 
     def connect(self, student_shapes, teacher_shapes):
         super().connect(student_shapes, teacher_shapes)

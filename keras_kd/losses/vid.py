@@ -7,9 +7,10 @@ of a Gaussian whose variance per teacher channel is ``softplus(log_scale) + eps`
 ``init_pred_var``; the loss is the Gaussian's negative log-likelihood without its constant,
 ``0.5 * ((mu - t)^2 / var + log var)``, averaged over the map and summed over the pairs. That is
 RepDistiller's ``distiller_zoo/VID.py`` (the authors' code; regressor and variances train with the
-student), weight 1 on the stage outputs (its ``scripts/run_cifar_distill.sh``). Departure: the code pools
-the larger map to the smaller where their spatial sizes differ; this term asks for equal sizes (the
-benchmark's pairs have them).
+student), weight 1 on the stage outputs (its ``scripts/run_cifar_distill.sh``). Where the spatial sizes
+differ (ResNet32x4's 32 / 16 / 8 against ShuffleNet's 16 / 8 / 4), the larger map is average-pooled to the
+smaller, as the code's ``adaptive_avg_pool2d``; sizes that do not divide are refused (adaptive pooling's
+overlapping windows are not reproduced).
 """
 
 import math
@@ -20,6 +21,17 @@ from keras import ops
 from keras_kd.losses.feature_term import FeatureTerm
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative, check_number
+
+
+def inverse_softplus(value):
+    """``log(exp(value) - 1)`` without overflow for large values."""
+    return value + math.log(-math.expm1(-value))
+
+
+def pool_to(x, size):
+    """``x`` average-pooled to ``size`` x ``size`` by its integer ratio (torch's ``adaptive_avg_pool2d`` there)."""
+    ratio = x.shape[1] // size
+    return x if ratio == 1 else ops.average_pool(x, ratio, strides=ratio, padding="valid")
 
 
 def vid_nll(prediction, target, log_scale, eps=1e-5):
@@ -44,6 +56,7 @@ class VID(FeatureTerm):
     """
 
     default_name = "vid"
+    same_spatial_size = False  # the larger map is pooled (``pool_to``)
 
     def __init__(self, weight=1.0, init_pred_var=5.0, eps=1e-5, taps=None, **kwargs):
         super().__init__(taps=taps, **kwargs)
@@ -54,8 +67,15 @@ class VID(FeatureTerm):
 
     def connect(self, student_shapes, teacher_shapes):
         super().connect(student_shapes, teacher_shapes)
-        start = math.log(math.expm1(self.init_pred_var - self.eps))  # softplus^-1(init - eps), as the code
+        start = inverse_softplus(self.init_pred_var - self.eps)  # as the code: softplus(start) + eps = init
         for student_tap, teacher_tap in self.pairs:
+            sizes = (student_shapes[1][student_tap][1], teacher_shapes[1][teacher_tap][1])
+            if max(sizes) % min(sizes) or any(shape[1] != shape[2] for shape in
+                                              (student_shapes[1][student_tap], teacher_shapes[1][teacher_tap])):
+                raise ValueError(
+                    f"VID pools the larger of two square maps by an integer ratio: student tap {student_tap!r} is "
+                    f"{tuple(student_shapes[1][student_tap])}, teacher tap {teacher_tap!r} "
+                    f"{tuple(teacher_shapes[1][teacher_tap])}. Received: taps={self.taps_arg!r}")
             if student_tap in self.regressors:
                 continue
             channels = teacher_shapes[1][teacher_tap][-1]
@@ -78,8 +98,10 @@ class VID(FeatureTerm):
     def per_example(self, student, teacher, y):
         total = 0.0
         for student_tap, teacher_tap in self.pairs:
-            prediction = self.predict_mean(student_tap, student[1][student_tap])
-            total = total + vid_nll(prediction, teacher[1][teacher_tap], self.log_scales[student_tap], self.eps)
+            student_map, teacher_map = student[1][student_tap], teacher[1][teacher_tap]
+            size = min(student_map.shape[1], teacher_map.shape[1])
+            prediction = self.predict_mean(student_tap, pool_to(student_map, size))
+            total = total + vid_nll(prediction, pool_to(teacher_map, size), self.log_scales[student_tap], self.eps)
         return self.weight * total
 
     def get_config(self):

@@ -477,13 +477,25 @@ def check_methods(methods):
         if name not in term_names():
             raise ValueError(f"`methods` names an unknown term {name!r}; terms: {term_names()}. "
                              f"Received: methods={methods!r}")
+        for argument, knob in arguments.items():
+            check_knob(knob, f"methods[{name!r}][{argument!r}]", check=_scalar)
         for values in _corner_values(arguments):
             try:
-                get_term(name, **values)
+                method = get_term(name, **values)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"`methods` gives term {name!r} arguments it refuses ({error}). "
                                  f"Received: methods={methods!r}") from None
+            if method.student_loss_weight() is not None:
+                raise ValueError(
+                    f"`methods` cannot add {name!r}: it implies its own cross-entropy weight "
+                    f"({method.student_loss_weight()}), which the searched KD's 1 - alpha would override; train it "
+                    f"with keras_kd.Distiller(losses=[...]). Received: methods={methods!r}")
     return methods
+
+
+def _scalar(value):
+    """A knob value ``methods`` can pass: a number, a string or a bool (a list is a choice of them)."""
+    return isinstance(value, (int, float, str, bool))
 
 
 def _corner_values(arguments):
