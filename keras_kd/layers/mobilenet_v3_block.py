@@ -18,6 +18,7 @@ from keras import layers, ops
 
 from keras_kd.api import register
 from keras_kd.layers import skip
+from keras_kd.layers.chain import build_chain
 from keras_kd.layers.block_spec import parse_grouped_block
 from keras_kd.layers.group_conv import GroupConv2D
 from keras_kd.layers.residual_block import batch_norm
@@ -83,20 +84,10 @@ class MobileNetV3Block(skip.GatedBlock):
                        layers.Conv2D(hidden, 1, name="se_expand")]
         self.project = layers.Conv2D(self.filters, 1, use_bias=False, kernel_initializer="he_normal", name="project")
         self.project_bn = batch_norm("project_bn")
-        shape = input_shape
-        if self.expand is not None:
-            self.expand.build(shape)
-            shape = self.expand.compute_output_shape(shape)
-            self.expand_bn.build(shape)
-        self.depthwise.build(shape)
-        shape = self.depthwise.compute_output_shape(shape)
-        self.depthwise_bn.build(shape)
-        pooled = (shape[0], 1, 1, hidden)
-        for conv in self.se:
-            conv.build(pooled)
-            pooled = conv.compute_output_shape(pooled)
-        self.project.build(shape)
-        self.project_bn.build(self.project.compute_output_shape(shape))
+        expand = [self.expand, self.expand_bn] if self.expand is not None else []
+        shape = build_chain(expand + [self.depthwise, self.depthwise_bn], input_shape)
+        build_chain(self.se, (shape[0], 1, 1, hidden))
+        build_chain([self.project, self.project_bn], shape)
 
     def _run(self, inputs, training, branch_scale=None):
         activation = keras.activations.get(self.activation)

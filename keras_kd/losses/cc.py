@@ -11,6 +11,8 @@ not implemented. The pairs are consecutive in the batch: shuffled batches pair r
 replica under data parallelism).
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -73,10 +75,7 @@ class CC(TapTerm):
         super().connect(student_shapes, teacher_shapes)
         for layer, (_, taps) in ((self.embed_student, student_shapes), (self.embed_teacher, teacher_shapes)):
             if not layer.built:
-                width = 1
-                for size in taps[self.tap][1:]:
-                    width *= size
-                layer.build((None, width))
+                layer.build((None, math.prod(taps[self.tap][1:])))
 
     def per_example(self, student, teacher, y):
         s, t = flatten_pair(*self.features(student, teacher), "CC")  # the teacher's features frozen, its embedding not

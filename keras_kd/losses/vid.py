@@ -18,6 +18,7 @@ import math
 import keras
 from keras import ops
 
+from keras_kd.layers.chain import build_chain
 from keras_kd.losses.feature_term import FeatureTerm
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative, check_number
@@ -81,10 +82,7 @@ class VID(FeatureTerm):
             channels = teacher_shapes[1][teacher_tap][-1]
             regressor = [keras.layers.Conv2D(channels, 1, use_bias=False, name=f"regressor_{student_tap}_{i + 1}")
                          for i in range(3)]
-            shape = student_shapes[1][student_tap]
-            for conv in regressor:
-                conv.build(shape)
-                shape = conv.compute_output_shape(shape)
+            build_chain(regressor, student_shapes[1][student_tap])
             self.regressors[student_tap] = regressor
             self.log_scales[student_tap] = self.add_weight(
                 shape=(channels,), initializer=keras.initializers.Constant(start), name=f"log_scale_{student_tap}")

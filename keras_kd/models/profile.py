@@ -72,19 +72,24 @@ def batch_norm_outputs(layer):
     return math.prod(_built_input_shape(layer)[1:])
 
 
+def output_elements(layer):
+    """Elements per example of a built layer's output."""
+    return math.prod(layer.compute_output_shape(_built_input_shape(layer))[1:])
+
+
 def conv_bias_outputs(layer):
     """Output elements per example of a conv layer with a bias (else 0): ``thop`` counts its adds."""
     convs = (GroupConv2D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
     if not isinstance(layer, convs) or not layer.use_bias:
         return 0
-    return math.prod(layer.compute_output_shape(_built_input_shape(layer))[1:])
+    return output_elements(layer)
 
 
 def average_pool_outputs(layer):
     """Output elements per example of an AveragePooling2D layer (else 0): ``thop`` counts one op each."""
     if not isinstance(layer, keras.layers.AveragePooling2D):
         return 0
-    return math.prod(layer.compute_output_shape(_built_input_shape(layer))[1:])
+    return output_elements(layer)
 
 
 def li2021_extras(layer):
