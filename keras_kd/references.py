@@ -107,6 +107,8 @@ _ENTRIES = [
     Reference("szegedy2016", ("Christian Szegedy", "Vincent Vanhoucke", "Sergey Ioffe", "Jonathon Shlens",
                               "Zbigniew Wojna"),
               "Rethinking the Inception Architecture for Computer Vision", "CVPR 2016", 2016, "1512.00567"),
+    Reference("tian2020", ("Yonglong Tian", "Dilip Krishnan", "Phillip Isola"), "Contrastive Representation Distillation",
+              "ICLR 2020", 2020, "1910.10699"),
     Reference("tung2019", ("Frederick Tung", "Greg Mori"),
               "Similarity-Preserving Knowledge Distillation", "ICCV 2019", 2019, "1907.09682"),
     Reference("yang2020", ("Taojiannan Yang", "Sijie Zhu", "Chen Chen"),

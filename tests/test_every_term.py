@@ -7,7 +7,14 @@ import pytest
 import keras_kd as kd
 from tests.helpers import CLASSES, SHAPE, image_batch
 
-ARGUMENTS = {"dkd": {"steps_per_epoch": 2}, "ctkd": {"steps_per_epoch": 2}}  # terms that cannot be built without an argument
+# terms that cannot be built without an argument (CRD: the labels of image_batch's 16 examples, by index)
+ARGUMENTS = {"dkd": {"steps_per_epoch": 2}, "ctkd": {"steps_per_epoch": 2},
+             "crd": {"labels": np.arange(16) % CLASSES, "num_negatives": 4}}
+
+
+def fit_inputs(term, x):
+    """``x``, with each example's index when the term reads it."""
+    return (x, np.arange(len(x))) if term.needs_index else x
 
 
 def narrow_net(widths, seed, name):
@@ -26,7 +33,7 @@ def test_term_trains_under_mixed_float16(rng, name):
         distiller = kd.Distiller(student=student, teacher=teacher, losses=[term])
         distiller.compile(optimizer=keras.optimizers.SGD(0.01))
         x, y = image_batch(rng)
-        history = distiller.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+        history = distiller.fit(fit_inputs(term, x), y, batch_size=8, epochs=1, verbose=0).history
         assert np.isfinite(history["loss"]).all(), history
         assert all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in distiller.trainable_weights)
     finally:
@@ -43,7 +50,7 @@ def test_term_trains_a_student_through_fit(rng, name):
     teacher_before = [w.copy() for w in teacher.get_weights()]
     x, y = image_batch(rng)
     x[1] = x[0]  # two equal examples: zero distances and differences in the batch relations
-    history = distiller.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0).history
+    history = distiller.fit(fit_inputs(term, x), y, batch_size=8, epochs=1, shuffle=False, verbose=0).history
     for logged in term.logged_names():
         assert np.isfinite(history[logged]).all(), (logged, history[logged])
     assert all(np.isfinite(w).all() for w in student.get_weights())

@@ -24,6 +24,7 @@ class TeacherBank(kd.losses.DistillationTerm):
 
     def __init__(self, num_examples, **kwargs):
         super().__init__(**kwargs)
+        self.num_examples = num_examples
         self.bank = self.add_weight(shape=(num_examples, CLASSES), initializer="zeros", trainable=False,
                                     name="bank", aggregation="sum")
 
@@ -33,6 +34,13 @@ class TeacherBank(kd.losses.DistillationTerm):
         add_to_rows(self.bank, rows, ops.cast(step.teacher_logits, "float32") - stored)
         pull = ops.mean(ops.square(ops.cast(step.student_logits, "float32") - stored), axis=-1)
         return {"pull": pull, "seen": ops.zeros_like(pull)}
+
+
+def test_a_term_that_reads_the_index_must_say_how_many_examples(rng):
+    term = TeacherBank(12)
+    del term.num_examples
+    with pytest.raises(ValueError, match=re.escape("needs_index=True but no integer num_examples")):
+        kd.Distiller(student=dense_net(rng, "s"), teacher=dense_net(rng, "t"), losses=[term])
 
 
 def dense_net(rng, name):

@@ -465,6 +465,8 @@ def test_method_choice_adds_the_chosen_term_with_its_sampled_arguments(teacher):
     ({"pkt": {"weight": []}}, "methods['pkt']['weight']"),
     ({"vid": {"taps": [["stage1"]]}}, "methods['vid']['taps']"),
     ({"ctkd": {"steps_per_epoch": 10}}, "implies its own cross-entropy weight"),
+    ({"crd": {"num_examples": 10, "mode": "uniform", "num_negatives": 3}}, "cannot add 'crd': it reads each example's index"),
+    ({"crd": {}}, "pass the training labels by index"),
     (["pkt"], "methods=['pkt']"),
 ])
 def test_bad_methods_name_the_argument(teacher, methods, message):

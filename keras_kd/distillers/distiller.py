@@ -22,6 +22,7 @@ import keras
 
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.base import Trainer, split_inputs
+from keras_kd.distillers.index_checks import indexed_inputs
 from keras_kd.distillers.taps import TapExtractor, check_networks_by_keyword
 from keras_kd.losses.kd import KD
 from keras_kd.losses.registry import get as get_term
@@ -132,6 +133,12 @@ class Distiller(Trainer):
             term.built = True
         self.uses_features = any(term.taps for term in terms)
         self.takes_index = any(term.needs_index for term in terms)
+        for term in terms:
+            if term.needs_index and not isinstance(getattr(term, "num_examples", None), int):
+                raise ValueError(
+                    f"Term {term.name!r} has needs_index=True but no integer num_examples (the size of the "
+                    f"training set its index refers to). Received: num_examples="
+                    f"{getattr(term, 'num_examples', None)!r}")
         logged = [name for term in terms for name in term.logged_names()]
         self.track_parts(["student_loss"] + logged, labelled=["student_loss"])
         self.built = True  # every sub-model is built
@@ -162,6 +169,16 @@ class Distiller(Trainer):
         else:
             logits, features = self.student(images, training=True), {}
         return {"logits": logits, "features": features, "teacher": teacher}
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``; with a term that reads the example index (``CRD``), checks that batches
+        carry a valid one (in ``[0, num_examples)`` of every such term, distinct within a batch)."""
+        if not self.takes_index:
+            return super().fit(x, y, *args, **kwargs)
+        readers = [term for term in self.terms if term.needs_index]
+        num_examples = min(term.num_examples for term in readers)
+        with indexed_inputs(x, num_examples, f"The term {readers[0].name!r}") as checked:
+            return super().fit(checked, y, *args, **kwargs)
 
     def export(self, filepath, *args, **kwargs):
         """Exports the deployable network, the student (``keras.Model.export``),

@@ -22,18 +22,15 @@ the update is row-exact under ``tf.distribute.MirroredStrategy`` and
 ``keras.distribution.DataParallel``.
 """
 
-import functools
-
 import keras
 import numpy as np
 from keras import ops
 
 from keras_kd.api import register
-from keras_kd.distillers.batch_checks import BatchChecks, to_numpy
 from keras_kd.distillers.gkt_sampler import ORDERED_RULES, RULES, SubnetSampler
 from keras_kd.backend.replica_state import add_to_rows
 from keras_kd.distillers.subnet import SubnetTrainer
-from keras_kd.distillers.tf_data_checks import with_index_checks
+from keras_kd.distillers.index_checks import check_index_spec, indexed_inputs, no_index
 from keras_kd.losses.kd import check_temperature, kl_from_probabilities
 from keras_kd.losses.supervised import weighted_mean
 from keras_kd.validation import check_choice, check_int, check_number
@@ -47,67 +44,6 @@ SUPERVISION = {
     "self_group": lambda t: t,  # SG (Table 10)
     "main_net": None,  # Main (Fig. 5, 7)
 }
-
-
-NO_INDEX = (
-    "GKT trains on batches ((images, index), labels), the index being each "
-    "example's position in the training set: use keras_kd.data.load(..., "
-    "with_index=True) or fit(x=(images, np.arange(n)), y=labels). "
-)
-
-
-def check_index_spec(shape, dtype):
-    """Raises ValueError unless the index is 1-D (batch,) and integer."""
-    if len(shape) != 1 or "int" not in str(dtype):
-        raise ValueError(
-            "The index must be a 1-D integer tensor (batch,). Received: "
-            f"index with shape {tuple(shape)} and dtype {dtype}"
-        )
-
-
-def check_index_values(index, num_examples):
-    """Raises ValueError unless the numpy ``index`` is 1-D, integer, in
-    ``[0, num_examples)`` and distinct."""
-    check_index_spec(index.shape, index.dtype)
-    bad = index[(index < 0) | (index >= num_examples)]
-    if bad.size:
-        raise ValueError(f"Every index must be in [0, num_examples={num_examples}). Received: index={bad[0]}")
-    values, counts = np.unique(index, return_counts=True)
-    if (counts > 1).any():
-        raise ValueError(f"Every index must be distinct. Received: index={values[counts > 1][0]} twice")
-
-
-def batch_index(batch):
-    """``(index,)`` of a ``((images, index), labels[, weights])`` batch, as numpy."""
-    x = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
-    if not (isinstance(x, (tuple, list)) and len(x) == 2):
-        raise ValueError(NO_INDEX + f"Received a batch of type {type(x).__name__}")
-    return (to_numpy(x[1]),)
-
-
-def index_checks(num_examples):
-    """``BatchChecks`` of the index of ``PyDataset`` / ``DataLoader`` batches."""
-    return BatchChecks(functools.partial(check_index_values, num_examples=num_examples), split=batch_index)
-
-
-def check_indexed_inputs(x, num_examples, checks):
-    """``fit``'s ``x``, validated before training: a ``tf.data`` dataset's element
-    structure (its index range and distinctness are then asserted as each
-    batch is read, on every backend), a ``PyDataset`` or torch ``DataLoader``
-    wrapped in ``checks`` (each batch's index checked as it is read), or
-    in-memory ``(images, index)`` arrays, their index range and distinctness."""
-    spec = getattr(x, "element_spec", None)
-    if spec is not None:
-        features = spec[0] if isinstance(spec, tuple) else spec
-        if not (isinstance(features, tuple) and len(features) == 2):
-            raise ValueError(NO_INDEX + f"Received dataset elements: element_spec={spec}")
-        check_index_spec(features[1].shape, features[1].dtype)
-        return with_index_checks(x, num_examples)
-    if isinstance(x, np.ndarray):
-        raise ValueError(NO_INDEX + f"Received images only: x with shape {x.shape}")
-    if isinstance(x, (tuple, list)) and len(x) == 2 and isinstance(x[1], np.ndarray):
-        check_index_values(x[1], num_examples)
-    return checks.wrap(x)
 
 
 @register
@@ -315,7 +251,7 @@ class GKT(SubnetTrainer):
 
     def train_outputs(self, images, index):
         if index is None:
-            raise ValueError(NO_INDEX + f"Received images only: x={images!r}")
+            raise ValueError(no_index("GKT") + f"Received images only: x={images!r}")
         check_index_spec(index.shape, index.dtype)
         counts = self.next_subnet()
         logits = self.run_subnet(images, self.sampler.gates(counts))
@@ -325,9 +261,8 @@ class GKT(SubnetTrainer):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """``keras.Model.fit``; checks that batches carry a valid index."""
-        checks = index_checks(self.num_examples)
-        with checks.first_failure_raised():
-            return super().fit(check_indexed_inputs(x, self.num_examples, checks), y, *args, **kwargs)
+        with indexed_inputs(x, self.num_examples, "GKT") as checked:
+            return super().fit(checked, y, *args, **kwargs)
 
     def _rows(self, group, index):
         """Rows ``group * N + index`` of the (M * N, ...) tables."""

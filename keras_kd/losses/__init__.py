@@ -8,6 +8,7 @@ from keras_kd.losses.attention import (
     attention_transfer_per_example,
 )
 from keras_kd.losses.cc import CC, cc_loss
+from keras_kd.losses.crd import CRD, contrast_scores, moved_rows, nce_loss
 from keras_kd.losses.ctkd import CTKD, cosine_lambda, scale_gradient
 from keras_kd.losses.dist import DIST, dist_loss, dist_relations
 from keras_kd.losses.dkd import DKD, decoupled_kd, dkd_loss

@@ -47,7 +47,8 @@ class DistillationTerm(keras.layers.Layer):
     or, for several parts or when they need more of the step, ``parts(step)``
     with the names in ``part_names``. They may override ``connect`` (validate
     shapes, build weights) and ``student_loss_weight`` (the cross-entropy
-    weight the term implies), and set ``needs_index``.
+    weight the term implies), and set ``needs_index`` (then also
+    ``num_examples``, the size of the training set the index refers to).
     """
 
     default_name = None  # the term's name unless ``name=`` is given, and its registry key

@@ -490,6 +490,11 @@ def check_methods(methods):
                     f"`methods` cannot add {name!r}: it implies its own cross-entropy weight "
                     f"({method.student_loss_weight()}), which the searched KD's 1 - alpha would override; train it "
                     f"with keras_kd.Distiller(losses=[...]). Received: methods={methods!r}")
+            if method.needs_index:
+                raise ValueError(
+                    f"`methods` cannot add {name!r}: it reads each example's index, so its trials would need "
+                    "((images, index), labels) batches that the other methods refuse; train it with "
+                    f"keras_kd.Distiller(losses=[...]). Received: methods={methods!r}")
     return methods
 
 

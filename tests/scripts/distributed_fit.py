@@ -5,10 +5,11 @@
         python tests/scripts/distributed_fit.py data_parallel mutual
 
 ``distiller``: KD + AT from a WRN-16-2 teacher; ``mutual``: DML of two
-peers; ``gkt``: GKT on a CIFAR ResNet-14 with per-example knowledge.
+peers; ``gkt``: GKT on a CIFAR ResNet-14 with per-example knowledge;
+``crd``: the CRD term with its two per-example memories.
 Prints one JSON line: the final loss, the distillation term, whether the
-teacher (distiller) was untouched and, for ``gkt``, whether every
-per-example knowledge row was updated exactly (``rows_exact``).
+teacher (distiller) was untouched and, for ``gkt`` and ``crd``, whether every
+per-example row was updated exactly (``rows_exact``).
 """
 
 import contextlib
@@ -43,11 +44,24 @@ def build(kd, trainer):
         return kd.GKT(model, num_examples=EXAMPLES, seed=0), "gk_loss", None
     if trainer == "mutual":
         return kd.MutualDistiller([student, teacher]), "peer0_kl", None
+    if trainer == "crd":
+        term = kd.losses.CRD(labels=LABELS, num_negatives=8, seed=0)
+        return kd.Distiller(student=student, teacher=teacher, losses=[term]), "crd_loss", teacher
     losses = [kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)]
     return kd.Distiller(student=student, teacher=teacher, losses=losses), "kd_loss", teacher
 
 
 EXAMPLES, BATCH, EPOCHS = 32, 8, 2
+LABELS = np.random.default_rng(0).integers(0, 5, EXAMPLES)
+
+
+def crd_rows_exact(distiller):
+    """Every memory row was moved by its updates once per step: unit norm (an update applied twice, or
+    lost, leaves another norm: the initial rows are uniform, not unit) and Z set, positive."""
+    term = distiller.terms[0]
+    norms = [np.linalg.norm(keras.ops.convert_to_numpy(m), axis=1) for m in (term.memory_student, term.memory_teacher)]
+    z = keras.ops.convert_to_numpy(term.normalizers)
+    return bool(np.allclose(norms, 1.0, atol=1e-5) and (z > 0).all())
 
 
 def gkt_rows_exact(gkt):
@@ -73,20 +87,20 @@ def main(kind, trainer):
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((EXAMPLES, 8, 8, 3)).astype("float32")
-    y = rng.integers(0, 5, EXAMPLES)
+    y = LABELS
     with scope:
         model, term, teacher = build(kd, trainer)
         frozen = teacher.weights if teacher is not None else []
         before = [keras.ops.convert_to_numpy(w).copy() for w in frozen]
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
-    inputs = (x, np.arange(EXAMPLES)) if trainer == "gkt" else x
+    inputs = (x, np.arange(EXAMPLES)) if trainer in ("gkt", "crd") else x
     history = model.fit(inputs, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0)
     after = [keras.ops.convert_to_numpy(w) for w in frozen]
     print(json.dumps({
         "loss": history.history["loss"][-1],
         "term": history.history[term][-1],
         "teacher_unchanged": all(np.array_equal(a, b) for a, b in zip(before, after)),
-        "rows_exact": gkt_rows_exact(model) if trainer == "gkt" else None,
+        "rows_exact": {"gkt": gkt_rows_exact, "crd": crd_rows_exact}.get(trainer, lambda _: None)(model),
     }))
 
 
