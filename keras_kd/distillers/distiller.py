@@ -45,6 +45,26 @@ def as_term(term):
     return term
 
 
+def readers(terms, term_teachers, count):
+    """Per term, the tuple of teacher positions it reads: ``term_teachers[name]`` (an int or a list of
+    ints), else all ``count``."""
+    term_teachers = {} if term_teachers is None else term_teachers
+    names = [term.name for term in terms]
+    if not isinstance(term_teachers, dict) or set(term_teachers) - set(names):
+        raise ValueError(f"`term_teachers` must map names of the terms ({names}) to teacher positions. "
+                         f"Received: term_teachers={term_teachers!r}")
+    result = []
+    for name in names:
+        read = term_teachers.get(name, list(range(count)))
+        read = [read] if isinstance(read, int) and not isinstance(read, bool) else read
+        if (not isinstance(read, (list, tuple)) or not read or len(set(read)) != len(read)
+                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < count for i in read)):
+            raise ValueError(f"`term_teachers[{name!r}]` must be a teacher position or distinct positions in "
+                             f"[0, {count}). Received: term_teachers={term_teachers!r}")
+        result.append(tuple(read))
+    return result
+
+
 @register
 class Distiller(Trainer):
     """Distils ``teacher`` into ``student`` (crowley2018, jha2020; Hinton et al., hinton2015).
@@ -103,12 +123,22 @@ class Distiller(Trainer):
         kwargs.setdefault("name", "distiller")
         super().__init__(**kwargs)
         self.declare_networks(student=student, teacher=teacher)
-        shapes = {name: image_shape(model) for name, model in (("student", student), ("teacher", teacher))}
-        if None not in shapes.values() and shapes["student"] != shapes["teacher"]:
-            raise ValueError(
-                "`student` and `teacher` must take the same images (each step feeds both the same "
-                f"batch). Received input shapes: student {shapes['student']}, teacher {shapes['teacher']}"
-            )
+        self.connect_terms(student, {"teacher": teacher}, losses, student_loss_weight)
+
+    def connect_terms(self, student, teachers, losses, student_loss_weight, term_teachers=None):
+        """Checks the networks fit each other, connects the terms (``losses``) to the student and to the
+        teachers each term reads (``term_teachers``: ``{term name: position or positions}``, default all).
+
+        Args:
+            teachers: ``{argument label: model}`` in order (``{"teacher": t}``, ``{"teachers[0]": t0, ...}``).
+        """
+        for label, teacher in teachers.items():
+            shapes = {"student": image_shape(student), label: image_shape(teacher)}
+            if None not in shapes.values() and shapes["student"] != shapes[label]:
+                raise ValueError(
+                    f"`student` and `{label}` must take the same images (each step feeds both the same "
+                    f"batch). Received input shapes: student {shapes['student']}, {label} {shapes[label]}"
+                )
         terms = [KD()] if losses is None else losses
         terms = [as_term(term) for term in (list(terms) if isinstance(terms, (list, tuple)) else [terms])]
         names = [term.name for term in terms]
@@ -120,16 +150,25 @@ class Distiller(Trainer):
         student_loss_weight = check_non_negative(student_loss_weight, "student_loss_weight")
         self.terms = terms
         self.student_loss_weight = float(student_loss_weight)
-        self.student_taps = TapExtractor(student, self._requested_taps(0))
-        self.teacher_taps = TapExtractor(teacher, self._requested_taps(1))
-        s_classes, t_classes = self.student_taps.logits_shape[-1], self.teacher_taps.logits_shape[-1]
-        if s_classes != t_classes:
-            raise ValueError(
-                "`student` and `teacher` must predict the same classes. Received: "
-                f"student outputs {s_classes}, teacher outputs {t_classes}"
-            )
-        for term in terms:
-            term.connect(self.student_taps.shapes, self.teacher_taps.shapes)
+        self.readers = readers(terms, term_teachers, len(teachers))
+        self.student_taps = TapExtractor(student, self._requested_taps(0, terms))
+        self.teacher_taps = [
+            TapExtractor(teacher, self._requested_taps(1, [t for t, read in zip(terms, self.readers) if i in read]))
+            for i, teacher in enumerate(teachers.values())]
+        s_classes = self.student_taps.logits_shape[-1]
+        for label, extractor in zip(teachers, self.teacher_taps):
+            if s_classes != extractor.logits_shape[-1]:
+                raise ValueError(
+                    f"`student` and `{label}` must predict the same classes. Received: "
+                    f"student outputs {s_classes}, {label} outputs {extractor.logits_shape[-1]}"
+                )
+        for term, read in zip(terms, self.readers):
+            try:
+                term.connect(self.student_taps.shapes, self.view_shapes(read))
+            except ValueError as error:
+                if not self.view_note(read):
+                    raise
+                raise ValueError(f"{error} ({self.view_note(read)} for term {term.name!r})") from None
             term.built = True
         self.uses_features = any(term.taps for term in terms)
         self.takes_index = any(term.needs_index for term in terms)
@@ -143,10 +182,24 @@ class Distiller(Trainer):
         self.track_parts(["student_loss"] + logged, labelled=["student_loss"])
         self.built = True  # every sub-model is built
 
-    def _requested_taps(self, side):
-        """Tap names the terms ask of the student (side 0) or teacher (1)."""
+    def view_shapes(self, read):
+        """``(logits shape, {tap: shape})`` a term reading the teachers at positions ``read`` sees."""
+        return self.teacher_taps[read[0]].shapes
+
+    def view_note(self, read):
+        """What to add to a term's connection error about the teachers at positions ``read`` ("": nothing)."""
+        return ""
+
+    def teacher_view(self, read, teachers, y):
+        """``(logits, {tap: tensor})`` of the teachers at positions ``read`` for one term, from every
+        teacher's outputs ``teachers`` and the labels ``y``: the one teacher's."""
+        return teachers[read[0]]
+
+    @staticmethod
+    def _requested_taps(side, terms):
+        """Tap names ``terms`` ask of the student (side 0) or teacher (1)."""
         names = []
-        for term in self.terms:
+        for term in terms:
             taps = getattr(term, "taps_arg", None)
             if isinstance(taps, dict):
                 names += list(taps.keys() if side == 0 else taps.values())
@@ -155,20 +208,20 @@ class Distiller(Trainer):
         return list(dict.fromkeys(names)) or None
 
     def train_outputs(self, images, index):
-        """The student's logits and taps and the teacher's ``(logits, taps)``.
+        """The student's logits and taps and each teacher's ``(logits, taps)``.
 
-        The teacher runs before the student: on torch (CPU), a teacher pass run
+        The teachers run before the student: on torch (CPU), a teacher pass run
         while the student's autograd graph holds its activations page-faults on
         its fresh buffers (WRN-40-2 -> WRN-16-2, batch 64: 73k minor faults per
         step instead of 3.4k; the teacher pass 1.4-1.75x slower). Under jit
         the compiler orders the work, so the order is free there.
         """
-        teacher = self.teacher_taps(images, training=False)
+        teachers = [extractor(images, training=False) for extractor in self.teacher_taps]
         if self.uses_features:
             logits, features = self.student_taps(images, training=True)
         else:
             logits, features = self.student(images, training=True), {}
-        return {"logits": logits, "features": features, "teacher": teacher}
+        return {"logits": logits, "features": features, "teacher": teachers}
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """``keras.Model.fit``; with a term that reads the example index (``CRD``), checks that batches
@@ -203,13 +256,12 @@ class Distiller(Trainer):
         else:
             student, teacher = (y_pred, {}), None
         images, index = split_inputs(x) if self.takes_index else (x, None)
-        if teacher is None:  # given the student's outputs alone: the teacher runs here
-            teacher = self.teacher_taps(images, training=False)
+        if teacher is None:  # given the student's outputs alone: the teachers run here
+            teacher = [extractor(images, training=False) for extractor in self.teacher_taps]
         parts = {} if y is None else {"student_loss": (self.supervised_loss(y, student[0], sample_weight),
                                                        self.student_loss_weight)}
-        step = Step(images, y, student, teacher, index=index)
-        for term in self.terms:
-            term_parts = term.parts(step)
+        for term, read in zip(self.terms, self.readers):
+            term_parts = term.parts(Step(images, y, student, self.teacher_view(read, teacher, y), index=index))
             if set(term_parts) != set(term.part_names):
                 raise ValueError(
                     f"Term {term.name!r} declares part_names={tuple(term.part_names)} but its parts() "
