@@ -27,7 +27,7 @@ from benchmarks import common, machine
 from keras_kd.files import write_json, write_text
 
 SUITES = ("kd_overhead", "backends", "cheap_students", "group_conv", "skip_block",
-          "data_pipeline", "imagenet_pipeline", "gkt_epoch", "reskd_adaptive", "torch_profile")
+          "data_pipeline", "imagenet_pipeline", "gkt_epoch", "reskd_adaptive", "torch_profile", "method_cost")
 # Overrides of each suite's PARAMS defaults for ``benchmarks.run``.
 RUN_PARAMS = {
     "kd_overhead": {"repeats": 5},
@@ -40,6 +40,7 @@ RUN_PARAMS = {
     "gkt_epoch": {"repeats": 3},
     "reskd_adaptive": {"repeats": 5},
     "torch_profile": {},
+    "method_cost": {"repeats": 5},
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 

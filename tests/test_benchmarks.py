@@ -5,7 +5,7 @@ import json
 import pytest
 
 import keras_kd as kd
-from benchmarks import common, gkt_epoch, kd_overhead, machine, reskd_adaptive, run, torch_profile
+from benchmarks import common, gkt_epoch, kd_overhead, machine, method_cost, reskd_adaptive, run, torch_profile
 
 
 def timing(median):
@@ -109,3 +109,10 @@ def test_gkt_work_fraction_follows_eq_5_to_7():
     # the benchmark's gkt method and work fraction use the library's defaults (Eq. 7 as printed)
     assert gkt_epoch.gkt_work_fraction("resnet-20", 0.2, draws=2000) == with_full
     assert gkt_epoch.trainer("gkt", kd.models.get_model("resnet-20", 10), 8, 0.2).include_full
+
+
+def test_method_cost_report_gives_each_methods_ratio_to_kd():
+    results = {"jax": {name: timing(ms) for name, ms in zip(method_cost.NAMES, (200, 220, 300, 210))}}
+    text = method_cost.report(results, {"batch": 64, "repeats": 5, "examples": 50000})
+    assert "| jax | 200 (±10%) | 220 (±10%) | 300 (±10%) | 210 (±10%) | 1.10 | 1.50 | 1.05 |" in text
+    assert "N = 50000 and K = 16384" in text

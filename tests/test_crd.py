@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import keras_kd as kd
+from keras_kd.losses import crd
 from keras_kd.losses.crd import CRD
 from keras_kd.losses.term import Step
 from tests.helpers import CLASSES, resnet8_distiller, to_np
@@ -52,9 +53,11 @@ def connected_term(rng, n=12, width_s=6, width_t=10, **kwargs):
     return term, dense, labels
 
 
+@pytest.mark.parametrize("dense_ratio", [16, 0])  # scores from all N rows, or from the gathered K+1
 @pytest.mark.parametrize("scale", [1.0, 30.0])
-def test_two_steps_equal_the_codes_forward_and_memory_update(rng, scale):
+def test_two_steps_equal_the_codes_forward_and_memory_update(rng, monkeypatch, scale, dense_ratio):
     """Step 1 sets Z from its batch; step 2 reads the memories step 1 moved and keeps Z. Rows given."""
+    monkeypatch.setattr(crd, "DENSE_RATIO", dense_ratio)
     term, dense, _ = connected_term(rng, temperature=0.5)
     memory_s, memory_t = to_np(term.memory_student).astype("float64"), to_np(term.memory_teacher).astype("float64")
     z = None

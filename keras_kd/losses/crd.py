@@ -40,6 +40,7 @@ from keras_kd.validation import check_choice, check_int, check_non_negative, che
 MODES = ("exact", "relax", "uniform")
 SEED_KEY = "crd_seed_generator_state"
 EPS = 1e-7  # the code's ``eps`` in ContrastLoss
+DENSE_RATIO = 16  # scores from all N memory rows up to N = 16 (K+1) (``contrast_scores``)
 
 
 def l2_normalize(x):
@@ -47,9 +48,22 @@ def l2_normalize(x):
     return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)), 1e-12)
 
 
-def contrast_scores(memory_rows, embeddings, temperature):
-    """``exp(<memory_rows[b, k], embeddings[b]> / T)``: (B, K+1) from rows (B, K+1, D) and embeddings (B, D)."""
-    return ops.exp(ops.einsum("bkd,bd->bk", memory_rows, embeddings) / temperature)
+def contrast_scores(memory, rows, embeddings, temperature):
+    """``exp(<memory[rows[b, k]], embeddings[b]> / T)``: (B, K+1) from the memory (N, D), rows (B, K+1) and
+    embeddings (B, D); no gradient into the memory.
+
+    Where N <= 16 (K+1) (CIFAR: 50,000 against 16,385) the products with all N rows are one matmul, then
+    picked: 3x (TensorFlow) to 13x (torch) faster, forward and backward, on this CPU at batch 64 than gathering
+    the B (K+1) rows of D values (137 MB per memory); beyond (ImageNet's N), the rows are gathered. Equal up
+    to float rounding."""
+    memory = ops.stop_gradient(memory)
+    if memory.shape[0] <= DENSE_RATIO * rows.shape[1]:
+        if keras.backend.backend() == "torch":  # backward reads it after the in-place row update of the step
+            memory = ops.copy(memory)
+        products = ops.take_along_axis(ops.matmul(embeddings, ops.transpose(memory)), rows, axis=1)
+    else:
+        products = ops.einsum("bkd,bd->bk", ops.take(memory, rows, axis=0), embeddings)
+    return ops.exp(products / temperature)
 
 
 def nce_loss(probabilities, num_examples):
@@ -175,10 +189,8 @@ class CRD(TapTerm):
 
     def contrast(self, student_embeddings, teacher_embeddings, rows):
         """Per-example NCE of both sides on the memory ``rows`` (B, K+1); sets Z on the first call."""
-        memory_teacher = ops.stop_gradient(ops.take(self.memory_teacher.value, rows, axis=0))
-        memory_student = ops.stop_gradient(ops.take(self.memory_student.value, rows, axis=0))
-        scores_student = contrast_scores(memory_teacher, student_embeddings, self.temperature)
-        scores_teacher = contrast_scores(memory_student, teacher_embeddings, self.temperature)
+        scores_student = contrast_scores(self.memory_teacher.value, rows, student_embeddings, self.temperature)
+        scores_teacher = contrast_scores(self.memory_student.value, rows, teacher_embeddings, self.temperature)
         first = ops.stack([ops.mean(scores_student), ops.mean(scores_teacher)]) * self.num_examples
         self.normalizers.assign(ops.where(self.normalizers.value < 0, ops.stop_gradient(first), self.normalizers.value))
         z = self.normalizers.value

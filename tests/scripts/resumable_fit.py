@@ -2,13 +2,13 @@
 
     KERAS_BACKEND=jax python tests/scripts/resumable_fit.py TRAINER DIRECTORY [EXIT_AT_STEP]
 
-``TRAINER`` is ``distiller``, ``gkt`` or ``reskd``. Training state is backed
+``TRAINER`` is ``distiller``, ``crd`` (a Distiller with CRD's memories), ``gkt`` or ``reskd``. Training state is backed
 up in ``DIRECTORY/backup`` at every epoch end (ResKD also keeps its finished
 stages in ``DIRECTORY/stages``). With ``EXIT_AT_STEP=n`` the process dies
 (``os._exit(17)``, no clean-up) after its n-th training batch. Otherwise
 the run goes to the end, resuming whatever ``DIRECTORY`` holds, and writes
-the final weights of everything trained (and GKT's knowledge table and
-sampling state) to ``DIRECTORY/final.npz`` and the number of training
+the final weights of everything trained (and GKT's knowledge table, CRD's
+memories, and their sampling states) to ``DIRECTORY/final.npz`` and the number of training
 batches this process ran to ``DIRECTORY/steps.txt``.
 
 Data order is fixed (``shuffle=False``): a resumed epoch must see the
@@ -62,14 +62,18 @@ def run(trainer, directory, callbacks, x, y):
         model = network(14, "student")
         fitted = kd.GKT(model, EXAMPLES, seed=0)
         x = (x, np.arange(EXAMPLES))
+    elif trainer == "crd":
+        fitted = kd.Distiller(student=network(8, "student"), teacher=teacher,
+                              losses=[kd.losses.KD(), kd.losses.CRD(labels=y, num_negatives=8, seed=0)])
+        x = (x, np.arange(EXAMPLES))
     else:
         model = network(8, "student")
         fitted = kd.Distiller(student=model, teacher=teacher)
     fitted.compile(optimizer=optimizer())
     fitted.fit(x, y, **fit_kwargs)
     state = list(fitted.weights) + list(fitted.optimizer.variables)
-    if trainer == "gkt":
-        state.append(fitted.seed_generator.state)
+    if trainer in ("gkt", "crd"):
+        state.append((fitted if trainer == "gkt" else fitted.terms[1]).seed_generator.state)
     return {f"{i}/{v.path}": keras.ops.convert_to_numpy(v) for i, v in enumerate(state)}
 
 
