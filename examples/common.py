@@ -56,15 +56,20 @@ flags.DEFINE_string("recipe", None, "A keras_kd.recipes.RECIPES key instead of t
 flags.DEFINE_bool("print_recipe", False, "Print the resolved training recipe and exit.")
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds; each configuration runs once per seed.")
 flags.DEFINE_string("output_dir", None, "Directory for results.json, results.md and plots.")
-flags.DEFINE_enum("preset", "small", ["small", "paper"], "'paper' applies the paper's settings.")
+flags.DEFINE_enum("preset", "small", ["small", "paper", "smoke"],
+                  "'paper' applies the paper's settings; 'smoke' (benchmark.py) a few steps of everything.")
 FLAGS = flags.FLAGS
 
 
-def apply_preset(paper_settings):
-    """Under ``--preset=paper``, sets every flag in ``paper_settings`` not given explicitly."""
-    if FLAGS.preset != "paper":
+def apply_preset(paper_settings, smoke_settings=None):
+    """Under ``--preset=paper``, sets every flag in ``paper_settings`` not given explicitly; under
+    ``--preset=smoke``, those of ``smoke_settings`` (a script without them refuses the preset)."""
+    if FLAGS.preset == "smoke" and smoke_settings is None:
+        raise SystemExit("--preset=smoke is examples/benchmark.py's; this script has 'small' and 'paper'.")
+    settings = {"paper": paper_settings, "smoke": smoke_settings}.get(FLAGS.preset)
+    if not settings:
         return
-    for name, value in paper_settings.items():
+    for name, value in settings.items():
         if not FLAGS[name].present:
             FLAGS[name].value = value
 
@@ -78,7 +83,7 @@ def set_defaults(**defaults):
 PAPER_RECIPE = None  # the paper's recipe the script runs, set by ``start``
 
 
-def start(paper_settings, recipe):
+def start(paper_settings, recipe, smoke_settings=None):
     """Applies ``--preset``, resolves the recipe and returns the data source.
 
     Args:
@@ -86,21 +91,24 @@ def start(paper_settings, recipe):
             train size, ...); epochs come from the recipe.
         recipe: no-argument callable giving the script's ``keras_kd.recipes.Recipe``
             from the flags (called after the preset, which may change networks).
+        smoke_settings: the script's flags under ``--preset=smoke``, if it has that preset.
     """
     global PAPER_RECIPE
-    apply_preset(paper_settings)
+    apply_preset(paper_settings, smoke_settings)
     PAPER_RECIPE = kd.recipes.RECIPES[FLAGS.recipe] if FLAGS.recipe else recipe()
-    apply_preset({"epochs": PAPER_RECIPE.epochs})
+    if FLAGS.preset == "paper":
+        apply_preset({"epochs": PAPER_RECIPE.epochs})
     if FLAGS.print_recipe:
         print(training_recipe().describe())
         raise SystemExit(0)
     return find_source(FLAGS.source)
 
 
-def training_recipe(epochs=None):
-    """The recipe of a run of ``epochs`` (default ``--epochs``), with the flags' overrides."""
-    epochs = epochs or FLAGS.epochs
-    recipe = PAPER_RECIPE if epochs == PAPER_RECIPE.epochs else PAPER_RECIPE.scaled(epochs)
+def training_recipe(epochs=None, paper_recipe=None):
+    """The recipe of a run of ``epochs`` (default ``--epochs``), with the flags' overrides; of
+    ``paper_recipe`` (a ``Recipe``), else the script's."""
+    epochs, paper_recipe = epochs or FLAGS.epochs, paper_recipe or PAPER_RECIPE
+    recipe = paper_recipe if epochs == paper_recipe.epochs else paper_recipe.scaled(epochs)
     overrides = {name: FLAGS[name].value for name in ("batch_size", "learning_rate", "weight_decay")}
     return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -165,23 +173,26 @@ def datasets(source, seed, train_size=None, with_index=False, validation_size=0)
         "input_shape": (FLAGS.image_size, FLAGS.image_size, 3) if FLAGS.image_size else tuple(
             int(d) for d in images.shape[1:]),
         "train_examples": len(labels),
+        "train_labels": labels,  # by index, as with_index=True numbers the examples
     }
     if validation_size:
         info["validation"] = load("test", dict(arrays, test=held_out))
     return load("train", with_index=with_index), load("test"), info
 
 
-def optimizer(steps_per_epoch, epochs=None):
+def optimizer(steps_per_epoch, epochs=None, paper_recipe=None):
     """The recipe's optimizer (``training_recipe``) for a run of ``epochs``."""
-    return training_recipe(epochs).optimizer(steps_per_epoch)
+    return training_recipe(epochs, paper_recipe).optimizer(steps_per_epoch)
 
 
-def train(model, train_data, epochs=None, validation_data=None, callbacks=None):
-    """Compiles and fits a network (cross-entropy) or a trainer (``kd.distillers.Trainer``: its own loss)."""
+def train(model, train_data, epochs=None, validation_data=None, callbacks=None, paper_recipe=None):
+    """Compiles and fits a network (cross-entropy) or a trainer (``kd.distillers.Trainer``: its own loss),
+    with the script's recipe or ``paper_recipe``."""
     epochs = epochs or FLAGS.epochs
     loss = None if isinstance(model, kd.distillers.Trainer) else keras.losses.SparseCategoricalCrossentropy(
         from_logits=True)
-    model.compile(optimizer=optimizer(int(train_data.cardinality()), epochs), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=optimizer(int(train_data.cardinality()), epochs, paper_recipe), loss=loss,
+                  metrics=["accuracy"])
     return model.fit(train_data, epochs=epochs, validation_data=validation_data, callbacks=callbacks, verbose=2)
 
 

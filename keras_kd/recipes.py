@@ -1,4 +1,4 @@
-"""The seed papers' CIFAR training recipes, as data.
+"""The papers' CIFAR training recipes, as data: the seed papers' and the CRD / mdistiller benchmark's.
 
 A recipe is part of the method: optimizer, weight-decay semantics, schedule
 and augmentation move every accuracy a paper reports. Each entry of
@@ -164,6 +164,14 @@ YAO2020_WRN = (
     "to train both networks.'"
 )
 
+TIAN2020 = (
+    "tian2020's CIFAR-100 benchmark, as its code (RepDistiller train_student.py, whose runs its tables report; "
+    "mdistiller's configs repeat it): batch_size 64, epochs 240, learning_rate 0.05, lr_decay_epochs "
+    "'150,180,210', lr_decay_rate 0.1, weight_decay 5e-4, momentum 0.9 (torch.optim.SGD); 'set different "
+    "learning rate from these 4 models: if opt.model_s in ['MobileNetV2', 'ShuffleV1', 'ShuffleV2']: "
+    "opt.learning_rate = 0.01'; RandomCrop(32, padding=4) and RandomHorizontalFlip."
+)
+
 _ENTRIES = [
     Recipe("crowley2018", "wrn", 200, 128, 0.1, "multistep", 5e-4, CROWLEY2018, (60, 120, 160), 0.2),
     Recipe("jha2020", "wrn", 120, 128, 0.1, "multistep", 4e-4, JHA2020, (30, 60, 90), 0.2, pad_mode="reflect"),
@@ -178,15 +186,19 @@ _ENTRIES = [
     Recipe("yao2020", "mobilenetv2", 200, 64, 0.1, "multistep", 1e-4, YAO2020_RESNET, (60, 120, 180), 0.1),
     Recipe("yao2020", "densenet", 300, 64, 0.1, "multistep", 1e-4, YAO2020_DENSENET, (150, 225), 0.1,
            nesterov=True),
+    Recipe("tian2020", "resnet", 240, 64, 0.05, "multistep", 5e-4, TIAN2020, (150, 180, 210), 0.1),
+    Recipe("tian2020", "mobilenetv2", 240, 64, 0.01, "multistep", 5e-4, TIAN2020, (150, 180, 210), 0.1),
     Recipe("yao2020", "wrn", 200, 128, 0.1, "multistep", 5e-4, YAO2020_WRN, (60, 120, 160), 0.2),
 ]
 RECIPES = {recipe.key: recipe for recipe in _ENTRIES}
 
 # Families a paper trains with another family's recipe: li2021 states one CIFAR recipe for all its
-# networks; tang2024 and yao2020 train every CIFAR ResNet alike, and tang2024 its MobileNetV3 as its ResNets.
+# networks; tang2024 and yao2020 train every CIFAR ResNet alike, and tang2024 its MobileNetV3 as its ResNets;
+# tian2020 trains WRN and VGG as its ResNets, ShuffleNets as MobileNetV2 (lr 0.01).
 FAMILY_FALLBACKS = {"li2021": {family: "resnet" for family in ("wrn", "resnet18", "mobilenetv2", "shufflenet",
                                                                "xception", "inception", "vgg")},
                     "tang2024": {"resnet18": "resnet", "mobilenetv3": "resnet"},
+                    "tian2020": {"wrn": "resnet", "vgg": "resnet", "shufflenet": "mobilenetv2"},
                     "yao2020": {"resnet18": "resnet"}}
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.helpers import write_imagenet_tree, write_tiny_imagenet
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-SCRIPTS = ["distill", "gkt", "moonshine", "mutual", "residual_kd", "reskd", "train_teacher"]
+SCRIPTS = ["benchmark", "distill", "gkt", "moonshine", "mutual", "residual_kd", "reskd", "train_teacher"]
 CIFAR10 = os.path.join(os.path.dirname(EXAMPLES), "..", "shared", "data", "cifar10-jpg.tar.gz")
 
 
@@ -46,6 +46,21 @@ def test_the_main_job_writes_results_and_a_plot(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["run"] for r in saved["results"]] == ["teacher", "scratch student", "kd student"]
     assert saved["flags"]["test_size"] == 64
+
+
+@pytest.mark.heavy  # the scripts' command lines do not depend on the backend (every term trains on each: test_every_term)
+@pytest.mark.skipif(not os.path.exists(CIFAR10), reason="needs the CIFAR-10 JPEGs in ../shared/data")
+def test_the_benchmark_smoke_preset_runs_every_method(tmp_path):
+    result = run("benchmark", "--preset=smoke", "--source", os.path.abspath(CIFAR10), "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    runs = saved["runs"]["resnet56:resnet20"]
+    assert sorted(runs) == sorted(saved["flags"]["methods"]) and "crd" in runs and "dkd" in runs
+    assert all(len(seeds) == 1 and len(seeds[0]) == 1 and 0 <= seeds[0][0] <= 1 for seeds in runs.values())
+    table = (tmp_path / "results.md").read_text()
+    assert "| crd | " in table and "(71.16) |" in table  # ours beside tian2020's published ResNet-56 -> ResNet-20
+    refused = run("distill", "--preset=smoke", "--print_recipe")
+    assert refused.returncode != 0 and "benchmark.py's" in refused.stderr + refused.stdout
 
 
 TINY_JOB = ("--teacher", "resnet8", "--student", "resnet8", "--student_block", "S", "--recipe", "li2021/resnet",

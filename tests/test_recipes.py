@@ -29,6 +29,12 @@ PAPERS = {
     # tang2024 A1: ResNet / MobileNetV3 500 epochs, batch 64, lr 0.05 cosine, wd 3e-4.
     "tang2024/resnet": (500, 64, {0: 0.05, 250: 0.025, 499: 0.05 * (1 + np.cos(np.pi * 499 / 500)) / 2},
                         0.9, False, 3e-4, "constant"),
+    # tian2020's code (RepDistiller train_student.py): batch 64, 240 epochs, lr 0.05 (0.01 for MobileNetV2 and
+    # ShuffleNets), /10 after epochs 150, 180, 210 (its epoch e > 150 counted from 1), wd 5e-4.
+    "tian2020/resnet": (240, 64, {0: 0.05, 149: 0.05, 150: 0.005, 180: 0.0005, 210: 0.00005, 239: 0.00005},
+                        0.9, False, 5e-4, "constant"),
+    "tian2020/mobilenetv2": (240, 64, {0: 0.01, 149: 0.01, 150: 0.001, 180: 0.0001, 210: 0.00001}, 0.9, False, 5e-4,
+                             "constant"),
     # yao2020 supp. §1.1: ResNet-110/164, MobileNet: batch 64, wd 1e-4, 200 epochs, /10 every 60 epochs.
     "yao2020/resnet": (200, 64, {0: 0.1, 59: 0.1, 60: 0.01, 120: 0.001, 180: 0.0001}, 0.9, False, 1e-4, "constant"),
     "yao2020/mobilenet": (200, 64, {0: 0.1, 60: 0.01, 120: 0.001, 180: 0.0001}, 0.9, False, 1e-4, "constant"),
@@ -83,6 +89,11 @@ def test_tang2024_scales_cifar_batches_to_gradaugs_resolutions():
         ("tang2024", "resnet-32", "tang2024/resnet"),
         ("tang2024", "wrn-28-10", "tang2024/wrn"),
         ("yao2020", "resnet-110", "yao2020/resnet"),
+        ("tian2020", "resnet8x4", "tian2020/resnet"),
+        ("tian2020", "wrn-40-1", "tian2020/resnet"),
+        ("tian2020", "vgg8", "tian2020/resnet"),
+        ("tian2020", "shufflenet-v1", "tian2020/mobilenetv2"),
+        ("tian2020", "mobilenet-v2", "tian2020/mobilenetv2"),
         ("yao2020", "preact-resnet-164", "yao2020/resnet"),
         ("yao2020", "densenet-40-12", "yao2020/densenet"),
         ("yao2020", "mobilenet-v1", "yao2020/mobilenet"),
@@ -113,6 +124,8 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 # (script, extra flags): the recipe key under --preset=small and --preset=paper.
 SCRIPT_RECIPES = [
     ("train_teacher", [], "crowley2018/wrn", "crowley2018/wrn"),
+    ("benchmark", [], "tian2020/resnet", "tian2020/resnet"),
+    ("benchmark", ["--pairs", "resnet32x4:shufflenet-v1"], "tian2020/mobilenetv2", "tian2020/mobilenetv2"),
     ("distill", [], "crowley2018/wrn", "crowley2018/wrn"),
     ("moonshine", [], "crowley2018/wrn", "crowley2018/wrn"),
     ("residual_kd", [], "jha2020/wrn", "jha2020/wrn"),
