@@ -203,6 +203,16 @@ def test_bad_input_raises_clear_error(make, message):
 
 
 @needs_two_devices
+def test_two_devices_train_as_one():
+    """Replica losses are each replica's share of the global mean: the summed gradients of two devices equal one
+    device's (Distiller with a compiled loss, MutualDistiller's simultaneous and sequential steps; MLPs, as
+    batch norm's statistics are per replica)."""
+    differences = run_two_device_script("distributed_fit", "single_device")
+    assert set(differences) == {"distiller", "simultaneous", "sequential"}
+    assert max(differences.values()) < 1e-5, differences
+
+
+@needs_two_devices
 @pytest.mark.parametrize("trainer", ["distiller", "mutual"])
 def test_fit_under_two_device_data_parallelism(trainer):
     result = run_two_device_script("distributed_fit", trainer)

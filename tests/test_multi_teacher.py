@@ -74,6 +74,8 @@ def test_most_confident_correct_picks_per_example_as_numpy(rng):
         pick = (np.flatnonzero(correct[:, b]) if correct[:, b].any() else np.arange(3))
         best = pick[np.argmax(on_label[pick, b])]
         np.testing.assert_array_equal(view[b], logits[best, b])
+    one_hot = np.eye(CLASSES, dtype="float32")[y]  # one-hot labels pick alike
+    np.testing.assert_array_equal(to_np(distiller.teacher_view((0, 1, 2), outputs, one_hot)[0]), view)
     with pytest.raises(ValueError, match="picks teachers by the label"):
         distiller.teacher_view((0, 1), outputs, None)
 
@@ -121,6 +123,10 @@ def test_saves_loads_and_resumes(rng, tmp_path):
     ({"teacher_weights": [1.0, -1.0]}, "teacher_weights"),
     ({"term_teachers": {"hint": 0}}, "must map names of the terms (['kd'])"),
     ({"term_teachers": {"kd": 2}}, "`term_teachers['kd']` must be a teacher position"),
+    ({"term_teachers": {"kd": np.int64(0)}}, "No term reads teachers [1]"),
+    ({"teacher_weights": [1.0, 0.0], "losses": ["kd", "at"], "term_teachers": {"kd": [1]}},
+     "Term 'kd' reads teachers [1], all of weight 0"),
+    ({"combine": "most_confident_correct", "teacher_weights": [1.0, 2.0]}, "weigh combine='average' only"),
 ])
 def test_bad_arguments_name_themselves(kwargs, message):
     arguments = {"student": net((4, 8), 0, "s"), "teachers": [net((8, 16), 1, "a"), net((8, 16), 2, "b")], **kwargs}

@@ -27,6 +27,7 @@ import keras
 from keras_kd.api import deserialize_fields, serialize
 from keras_kd.backend import saved_optimizer
 from keras_kd.backend.peer_steps import clear_gradients, run_stateful
+from keras_kd.backend.replica_state import replica_share, replica_whole
 from keras_kd.distillers.fit_checks import FitChecks
 from keras_kd.distillers.logit_checks import check_compile_arguments, check_logits_model, logits_loss
 from keras_kd.distillers.roles import RoleSummary
@@ -162,8 +163,8 @@ class Trainer(RoleSummary, FitChecks, TrainingLogs, keras.Model):
 
     def supervised_loss(self, y, logits, sample_weight):
         """The compiled ``loss`` on ``logits``, else their cross-entropy; batch mean."""
-        if self._compile_loss is not None:
-            return self._compile_loss(y, logits, sample_weight)
+        if self._compile_loss is not None:  # Keras' losses divide by the replicas: whole again, as every part
+            return replica_whole(self._compile_loss(y, logits, sample_weight))
         return weighted_mean(supervised_loss(y, logits), sample_weight)
 
     def regularization(self, networks=None):
@@ -181,10 +182,12 @@ class Trainer(RoleSummary, FitChecks, TrainingLogs, keras.Model):
         return total
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The batch loss, each replica's share of it under ``tf.distribute`` (``replica_share``)."""
         if training or self.parts_in_evaluation:
-            return self.add_parts(self.loss_parts(x, y, y_pred, sample_weight)) + self.regularization()
+            return replica_share(self.add_parts(self.loss_parts(x, y, y_pred, sample_weight)) + self.regularization())
         logits = self.metric_logits(y_pred)
-        return (0.0 if y is None else self.supervised_loss(y, logits, sample_weight)) + self.regularization()
+        supervised = 0.0 if y is None else self.supervised_loss(y, logits, sample_weight)
+        return replica_share(supervised + self.regularization())
 
     def metric_logits(self, y_pred):
         """The logits compiled metrics see: ``y_pred["logits"]`` of a dict."""

@@ -18,6 +18,8 @@ What it guarantees, where ``keras.distillation`` (Keras 3.15) does not:
 * ``evaluate`` / ``predict`` run the student alone, in inference mode.
 """
 
+import numbers
+
 import keras
 
 from keras_kd.api import deserialize_fields, register, serialize
@@ -56,13 +58,18 @@ def readers(terms, term_teachers, count):
     result = []
     for name in names:
         read = term_teachers.get(name, list(range(count)))
-        read = [read] if isinstance(read, int) and not isinstance(read, bool) else read
+        read = [read] if is_position(read) else read
         if (not isinstance(read, (list, tuple)) or not read or len(set(read)) != len(read)
-                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < count for i in read)):
+                or not all(is_position(i) and 0 <= i < count for i in read)):
             raise ValueError(f"`term_teachers[{name!r}]` must be a teacher position or distinct positions in "
                              f"[0, {count}). Received: term_teachers={term_teachers!r}")
-        result.append(tuple(read))
+        result.append(tuple(int(i) for i in read))
     return result
+
+
+def is_position(value):
+    """Whether ``value`` is an integer (Python or NumPy, not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @register

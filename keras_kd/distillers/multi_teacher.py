@@ -21,6 +21,7 @@ from keras import ops
 from keras_kd.api import register
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.taps import check_networks_by_keyword
+from keras_kd.losses.supervised import sparse_labels
 from keras_kd.validation import check_choice, check_non_negative
 
 COMBINE = ("average", "most_confident_correct")
@@ -36,9 +37,10 @@ class MultiTeacherDistiller(Distiller):
         losses: as ``Distiller``.
         student_loss_weight: as ``Distiller``.
         combine: ``"average"`` or ``"most_confident_correct"`` (module docstring).
-        teacher_weights: one non-negative weight per teacher for ``"average"`` (default: equal).
+        teacher_weights: one non-negative weight per teacher for ``"average"`` (default: equal); each term
+            must read a teacher of positive weight.
         term_teachers: ``{term name: teacher position or list of positions}``; terms not named read every
-            teacher.
+            teacher. Every teacher must be read by some term.
 
     With identical teachers it trains as the ``Distiller`` of one of them (``"average"`` with two: exactly).
     ``distiller.student`` is what to save and deploy.
@@ -56,10 +58,26 @@ class MultiTeacherDistiller(Distiller):
             raise ValueError(f"`teachers` must be a list of two or more distinct models. Received: teachers={teachers!r}")
         self.declare_networks(student=student, teachers=teachers)
         self.combine = check_choice(combine, "combine", COMBINE)
+        if teacher_weights is not None and self.combine != "average":
+            raise ValueError(f"`teacher_weights` weigh combine='average' only. Received: combine={combine!r} and "
+                             f"teacher_weights={teacher_weights!r}")
         self.teacher_weights = self._check_weights(teacher_weights, len(teachers))
-        self.term_teachers = term_teachers
         labels = {f"teachers[{i}]": teacher for i, teacher in enumerate(teachers)}
         self.connect_terms(student, labels, losses, student_loss_weight, term_teachers=term_teachers)
+        named = term_teachers or {}
+        self.term_teachers = {t.name: list(read) for t, read in zip(self.terms, self.readers) if t.name in named}
+        self._check_readers(teacher_weights, term_teachers)
+
+    def _check_readers(self, teacher_weights, term_teachers):
+        """Every teacher is read by a term, and every term reads a teacher of positive weight."""
+        unread = sorted(set(range(len(self.teachers))) - {i for read in self.readers for i in read})
+        if unread:
+            raise ValueError(f"No term reads teachers {unread} (each would run every step for nothing). "
+                             f"Received: term_teachers={term_teachers!r}")
+        for term, read in zip(self.terms, self.readers):
+            if not sum(self.teacher_weights[i] for i in read) > 0:
+                raise ValueError(f"Term {term.name!r} reads teachers {list(read)}, all of weight 0. Received: "
+                                 f"teacher_weights={teacher_weights!r}, term_teachers={term_teachers!r}")
 
     @staticmethod
     def _check_weights(weights, count):
@@ -96,7 +114,7 @@ class MultiTeacherDistiller(Distiller):
         if y is None:
             raise ValueError("combine='most_confident_correct' picks teachers by the label: batches need labels. "
                              "Received: unlabeled batches")
-        labels = ops.cast(ops.reshape(y, (-1,)), "int32")
+        labels = sparse_labels(y, teachers[read[0]][0])
         scores = []
         for i in read:
             probabilities = ops.softmax(ops.cast(teachers[i][0], "float32"), axis=-1)

@@ -25,6 +25,7 @@ from keras import ops
 from keras_kd.api import register
 from keras_kd.distillers.base import Trainer
 from keras_kd.backend.peer_steps import apply_gradients, value_and_grad, without_state_updates
+from keras_kd.backend.replica_state import replica_share
 from keras_kd.distillers.taps import logits_shape
 from keras_kd.losses.kd import check_temperature, kd_divergence
 from keras_kd.losses.supervised import sparse_labels, supervised_loss, weighted_mean
@@ -227,7 +228,7 @@ class MutualDistiller(Trainer):
             def peer_step_loss(k=k):
                 own = self.peer_outputs(k, x, training=True)
                 loss = self.peer_loss(k, targets[:k] + [own] + targets[k + 1 :], y, sample_weight)
-                return self.optimizer.scale_loss(loss), (loss, own)
+                return self.optimizer.scale_loss(replica_share(loss)), (loss, own)
 
             variables = [v for layer in self.peer_layers(k) for v in layer.trainable_variables]
             (loss, own), grads = value_and_grad(peer_step_loss, variables, self)

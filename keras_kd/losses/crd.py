@@ -22,7 +22,7 @@ Which rows (``mode``), as the code's dataset (``CIFAR100InstanceSample``) and me
   batch 64, N = 50,000, K = 16,384).
 
 The draws use a seeded ``keras.random.SeedGenerator`` whose state is saved with the term, so a resumed
-run draws what an uninterrupted one would. Defaults: RepDistiller's ``train_student.py`` (feat_dim 128,
+run draws what an uninterrupted one would; under ``tf.distribute`` each replica draws its own. Defaults: RepDistiller's ``train_student.py`` (feat_dim 128,
 K 16384, T 0.07, momentum 0.5) and ``scripts/run_cifar_distill.sh`` (weight 0.8 beside cross-entropy 1).
 """
 
@@ -32,7 +32,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_kd.backend.replica_state import add_to_rows
+from keras_kd.backend.replica_state import add_to_rows, replica_uniform
 from keras_kd.losses.registry import term
 from keras_kd.losses.relations import TapTerm, flatten_pair
 from keras_kd.validation import check_choice, check_int, check_non_negative, check_number
@@ -171,15 +171,15 @@ class CRD(TapTerm):
         index = ops.cast(index, "int32")
         batch, k = ops.shape(index)[0], self.num_negatives
         if self.mode == "uniform":
-            draws = keras.random.randint((batch, k), 0, self.num_examples, dtype="int32", seed=self.seed_generator)
+            draws = replica_uniform((batch, k), self.seed_generator, "int32", maxval=self.num_examples)
             return ops.concatenate([index[:, None], draws], axis=1)
         classes = ops.take(self.labels.value, index)
         same = ops.equal(self.labels.value[None, :], classes[:, None])
-        keys = keras.random.uniform((batch, self.num_examples), seed=self.seed_generator)
+        keys = replica_uniform((batch, self.num_examples), self.seed_generator)
         negatives = ops.top_k(ops.where(same, -1.0, keys), k, sorted=False)[1]
         positive = index[:, None]
         if self.mode == "relax":
-            keys = keras.random.uniform((batch, self.num_examples), seed=self.seed_generator)
+            keys = replica_uniform((batch, self.num_examples), self.seed_generator)
             positive = ops.argmax(ops.where(same, keys, -1.0), axis=1)[:, None]
         return ops.concatenate([ops.cast(positive, "int32"), ops.cast(negatives, "int32")], axis=1)
 

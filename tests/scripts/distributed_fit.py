@@ -9,7 +9,11 @@ peers; ``gkt``: GKT on a CIFAR ResNet-14 with per-example knowledge;
 ``crd``: the CRD term with its two per-example memories.
 Prints one JSON line: the final loss, the distillation term, whether the
 teacher (distiller) was untouched and, for ``gkt`` and ``crd``, whether every
-per-example row was updated exactly (``rows_exact``).
+per-example row was updated exactly (``rows_exact``); for ``crd``, whether the
+replicas drew different negatives. ``single_device``: Distillers and both
+MutualDistiller updates of batch-norm-free MLPs, each trained on the two devices
+and on one; prints the largest weight difference of each (the replicas' summed
+gradients must equal the one device's).
 """
 
 import contextlib
@@ -81,6 +85,65 @@ def gkt_rows_exact(gkt):
     )
 
 
+def mlp(seed, name):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 3))
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(5)(hidden), name=name)
+
+
+def mlp_trainers(kd):
+    """Fresh trainers of seeded MLPs: a KD Distiller with a compiled loss (Keras' own replica scaling) and
+    both MutualDistiller updates (Keras' step, and the custom sequential one)."""
+    distiller = kd.Distiller(student=mlp(0, "s"), teacher=mlp(1, "t"), losses=[kd.losses.KD()])
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    trainers = {"distiller": distiller}
+    for update in ("simultaneous", "sequential"):
+        mutual = kd.MutualDistiller([mlp(2, f"p0_{update}"), mlp(3, f"p1_{update}")], update=update)
+        mutual.compile(optimizer=keras.optimizers.SGD(0.1))
+        trainers[update] = mutual
+    return trainers
+
+
+def trained_weights(trainers, x, y):
+    for trainer in trainers.values():
+        trainer.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0)
+    return {name: [keras.ops.convert_to_numpy(w) for w in t.trainable_weights] for name, t in trainers.items()}
+
+
+def single_device_differences(kind, scope, x, y):
+    """Largest weight difference of each MLP trainer, two devices against one."""
+    import keras_kd as kd
+
+    if kind == "data_parallel":
+        distribution = keras.distribution.distribution()
+        keras.distribution.set_distribution(None)
+        one = trained_weights(mlp_trainers(kd), x, y)
+        keras.distribution.set_distribution(distribution)
+    else:
+        one = trained_weights(mlp_trainers(kd), x, y)  # outside the strategy's scope: one device
+    with scope:
+        trainers = mlp_trainers(kd)
+    two = trained_weights(trainers, x, y)
+    return {name: max(float(np.abs(a - b).max()) for a, b in zip(one[name], two[name])) for name in one}
+
+
+def replicas_draw_apart(kind, model):
+    """Whether ``replica_uniform`` draws differently on the two replicas (TF; JAX draws globally)."""
+    if kind != "mirrored":
+        return True
+    import tensorflow as tf
+
+    from keras_kd.backend.replica_state import replica_uniform
+
+    strategy = model.distribute_strategy
+    with strategy.scope():
+        seeds = keras.random.SeedGenerator(0)
+        draws = strategy.run(tf.function(lambda: replica_uniform((3,), seeds)))
+    first, second = (d.numpy() for d in strategy.experimental_local_results(draws))
+    return not np.array_equal(first, second)
+
+
 def main(kind, trainer):
     scope = setup(kind)
     import keras_kd as kd
@@ -88,6 +151,9 @@ def main(kind, trainer):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((EXAMPLES, 8, 8, 3)).astype("float32")
     y = LABELS
+    if trainer == "single_device":
+        print(json.dumps(single_device_differences(kind, scope, x, y)))
+        return
     with scope:
         model, term, teacher = build(kd, trainer)
         frozen = teacher.weights if teacher is not None else []
@@ -101,6 +167,7 @@ def main(kind, trainer):
         "term": history.history[term][-1],
         "teacher_unchanged": all(np.array_equal(a, b) for a, b in zip(before, after)),
         "rows_exact": {"gkt": gkt_rows_exact, "crd": crd_rows_exact}.get(trainer, lambda _: None)(model),
+        "draws_apart": replicas_draw_apart(kind, model) if trainer == "crd" else None,
     }))
 
 
