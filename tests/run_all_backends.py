@@ -22,7 +22,8 @@ COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected)")
 
 def run(backend, pytest_args):
     # Concurrent pytest sessions get separate temp roots, so none cleans up another's tmp_path.
-    env = dict(os.environ, KERAS_BACKEND=backend,
+    # KERAS_KD_TEST_FAST_EXIT: the process ends once pytest has reported (tests/conftest.py).
+    env = dict(os.environ, KERAS_BACKEND=backend, KERAS_KD_TEST_FAST_EXIT="1",
                PYTEST_DEBUG_TEMPROOT=tempfile.mkdtemp(prefix=f"pytest-{backend}-"))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args]
     start = time.time()
