@@ -164,6 +164,18 @@ def test_batches_without_an_index_or_outside_the_labels_are_refused(rng):
         distiller.fit((x, np.arange(1, 9)), y, batch_size=4, verbose=0)
 
 
+def test_a_term_from_config_draws_only_once_its_weights_load():
+    term = CRD(labels=np.arange(10) % 2, num_negatives=3, seed=0)
+    rebuilt = CRD.from_config(term.get_config())
+    with pytest.raises(ValueError, match="labels are placeholders"):
+        rebuilt.contrast_rows(keras.ops.convert_to_tensor(np.arange(2)))
+    store = {}
+    term.save_own_variables(store)
+    rebuilt.load_own_variables(store)
+    np.testing.assert_array_equal(to_np(rebuilt.labels), np.arange(10) % 2)
+    assert to_np(rebuilt.contrast_rows(keras.ops.convert_to_tensor(np.arange(2)))).shape == (2, 4)
+
+
 def test_is_known_by_name():
     term = kd.losses.get("crd", num_examples=10, mode="uniform", num_negatives=3)
     assert isinstance(term, CRD) and term.needs_index and term.num_examples == 10

@@ -129,7 +129,7 @@ class CRD(TapTerm):
         # Z of the student's and the teacher's scores; -1 until the first batch sets them
         self.normalizers = self.add_weight(shape=(2,), initializer=keras.initializers.Constant(-1.0),
                                            aggregation="mean", name="normalizers", **state)
-        self.labels = None
+        self.labels, self.labels_pending = None, False
         if self.mode != "uniform":
             self.labels = self.add_weight(shape=(self.num_examples,), dtype="int32", trainable=False,
                                           initializer="zeros", aggregation="only_first_replica", name="labels")
@@ -173,6 +173,9 @@ class CRD(TapTerm):
         if self.mode == "uniform":
             draws = replica_uniform((batch, k), self.seed_generator, "int32", maxval=self.num_examples)
             return ops.concatenate([index[:, None], draws], axis=1)
+        if self.labels_pending:
+            raise ValueError("This CRD was built from a config without its weights: its labels are placeholders. "
+                             "Load the saved trainer (keras.saving.load_model) or build CRD(labels=...).")
         classes = ops.take(self.labels.value, index)
         same = ops.equal(self.labels.value[None, :], classes[:, None])
         keys = replica_uniform((batch, self.num_examples), self.seed_generator)
@@ -220,6 +223,7 @@ class CRD(TapTerm):
         store[SEED_KEY] = self.seed_generator.state
 
     def load_own_variables(self, store):
+        self.labels_pending = False
         self.seed_generator.state.assign(store[SEED_KEY])
         super().load_own_variables({key: store[key] for key in store.keys() if key != SEED_KEY})
 
@@ -230,9 +234,11 @@ class CRD(TapTerm):
 
     @classmethod
     def from_config(cls, config):
-        """The labels are state: placeholders of the saved size (one class per example) until the saved weights
-        load."""
+        """The labels are state: placeholders of the saved size until the saved weights load (drawing before
+        raises)."""
         config = dict(config)
-        if config.get("mode", "exact") != "uniform":
-            config["labels"] = np.arange(config.pop("num_examples"))
-        return cls(**config)
+        if config.get("mode", "exact") == "uniform":
+            return cls(**config)
+        term = cls(labels=np.arange(config.pop("num_examples")), **config)
+        term.labels_pending = True
+        return term
