@@ -53,7 +53,7 @@ def contrast_scores(memory, rows, embeddings, temperature):
     embeddings (B, D); no gradient into the memory.
 
     Where N <= 16 (K+1) (CIFAR: 50,000 against 16,385) the products with all N rows are one matmul, then
-    picked: 3x (TensorFlow) to 13x (torch) faster, forward and backward, on this CPU at batch 64 than gathering
+    picked: 2.6x (TensorFlow) to 13x (torch) faster, forward and backward, on this CPU at batch 64 than gathering
     the B (K+1) rows of D values (137 MB per memory); beyond (ImageNet's N), the rows are gathered. Equal up
     to float rounding."""
     memory = ops.stop_gradient(memory)
