@@ -214,6 +214,10 @@ class Distiller(Trainer):
                 names += list(taps)
         return list(dict.fromkeys(names)) or None
 
+    def run_teachers(self, images):
+        """Each teacher's ``(logits, taps)`` on ``images``, in inference mode."""
+        return [extractor(images, training=False) for extractor in self.teacher_taps]
+
     def train_outputs(self, images, index):
         """The student's logits and taps and each teacher's ``(logits, taps)``.
 
@@ -223,7 +227,7 @@ class Distiller(Trainer):
         step instead of 3.4k; the teacher pass 1.4-1.75x slower). Under jit
         the compiler orders the work, so the order is free there.
         """
-        teachers = [extractor(images, training=False) for extractor in self.teacher_taps]
+        teachers = self.run_teachers(images)
         if self.uses_features:
             logits, features = self.student_taps(images, training=True)
         else:
@@ -264,11 +268,14 @@ class Distiller(Trainer):
             student, teacher = (y_pred, {}), None
         images, index = split_inputs(x) if self.takes_index else (x, None)
         if teacher is None:  # given the student's outputs alone: the teachers run here
-            teacher = [extractor(images, training=False) for extractor in self.teacher_taps]
+            teacher = self.run_teachers(images)
         parts = {} if y is None else {"student_loss": (self.supervised_loss(y, student[0], sample_weight),
                                                        self.student_loss_weight)}
+        views = {}  # one view per set of teachers read, however many terms read it
         for term, read in zip(self.terms, self.readers):
-            term_parts = term.parts(Step(images, y, student, self.teacher_view(read, teacher, y), index=index))
+            if read not in views:
+                views[read] = self.teacher_view(read, teacher, y)
+            term_parts = term.parts(Step(images, y, student, views[read], index=index))
             if set(term_parts) != set(term.part_names):
                 raise ValueError(
                     f"Term {term.name!r} declares part_names={tuple(term.part_names)} but its parts() "
