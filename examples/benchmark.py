@@ -48,7 +48,12 @@ PUBLISHED = {
     "crd": (75.48, 74.14, 71.16, 71.46, 73.48, 75.51, 73.94),
     # mdistiller's README (zhao2022); no ResNet-110 -> ResNet-20 run there
     "dkd": (76.23, 74.81, 71.97, None, 74.11, 76.32, 74.68),
+    "ab": (72.50, 72.38, 69.47, 69.53, 70.98, 73.17, 70.94),
+    "ft": (73.25, 71.59, 69.84, 70.22, 72.37, 72.86, 70.58),
+    "fsp": (72.91, None, 69.95, 70.11, 71.89, 72.62, 70.23),
 }
+# RepDistiller's helper/pretrain.py: FT's initialization stage runs at lr 0.01 on these students
+FT_INIT_AT_001 = ("resnet", "wrn")
 # mdistiller's configs/cifar100/dkd/*.yaml: DKD.BETA per pair (8.0, the default, where none is set)
 DKD_BETA = {"wrn-40-2:wrn-16-2": 6.0, "wrn-40-2:wrn-40-1": 6.0, "resnet56:resnet20": 2.0, "resnet110:resnet32": 2.0,
             "vgg13:vgg8": 6.0}
@@ -74,13 +79,15 @@ def crd_negatives(labels):
 
 
 METHODS = ("vanilla", "kd", "fitnet", "at", "sp", "cc", "vid", "rkd", "pkt", "nst", "crd", "dkd", "dist",
-           "standardized_kd", "ctkd")
+           "standardized_kd", "ctkd", "ab", "ft", "fsp")
 
 flags.adopt_module_key_flags(common)
 flags.DEFINE_list("pairs", list(PAIRS), "teacher:student zoo names (default: the seven standard pairs).")
 flags.DEFINE_list("methods", list(METHODS), f"Methods to run: {', '.join(METHODS)}.")
 flags.DEFINE_string("teacher_dir", None, "Directory of trained teachers, <name>.keras; missing ones are trained "
                                          "from labels and saved there (default: trained per run, not kept).")
+flags.DEFINE_integer("init_epochs", None, "Epochs of the initialization stage of AB, FT, FSP (RepDistiller's "
+                     "--init_epochs 30; default: 30 with --preset=paper, else 1).")
 flags.DEFINE_integer("steps_per_epoch", 0, "Training steps per epoch (0: the whole training set).")
 FLAGS = flags.FLAGS
 common.set_defaults(train_size=10000, epochs=5, seeds=["0"])
@@ -119,6 +126,17 @@ def train(model, data, test, network_name):
     return accuracies
 
 
+def initialize(distiller, data, method, student_name):
+    """RepDistiller's initialization stage (``helper/pretrain.py``): ``--init_epochs`` of SGD at the run's
+    constant learning rate (FT on the CIFAR ResNets and WRNs: 0.01), momentum and weight decay as the run."""
+    recipe = protocol_recipe(student_name)
+    rate = 0.01 if method == "ft" and student_name.startswith(FT_INIT_AT_001) else recipe.learning_rate
+    epochs = FLAGS.init_epochs if FLAGS.init_epochs is not None else (30 if FLAGS.preset == "paper" else 1)
+    stage = distiller.init_stage()
+    stage.compile(kd.optimizers.SGD(rate, momentum=recipe.momentum, weight_decay=recipe.weight_decay))
+    stage.fit(limited(data), epochs=epochs, verbose=2)
+
+
 def teacher_for(name, info, train_data, test):
     """The trained teacher ``name``: from ``--teacher_dir``, else trained from labels (and saved there)."""
     path = os.path.join(FLAGS.teacher_dir, f"{name}.keras") if FLAGS.teacher_dir else None
@@ -151,6 +169,8 @@ def run_pair(pair, source, seed):
             model = kd.Distiller(student=student, teacher=teacher, losses=terms)
             if model.takes_index:
                 data = common.datasets(source, seed, with_index=True)[0]
+            if any(term.init_part_names for term in terms):
+                initialize(model, data, method, student_name)
         runs[method] = train(model, data, test, student_name)
         print(f"{pair} seed {seed} {method}: {100 * runs[method][-1]:.2f}% ({time.time() - started:.0f} s)")
     return runs, common.accuracy(teacher, test)

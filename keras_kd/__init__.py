@@ -1,7 +1,7 @@
 """keras_kd: knowledge distillation of image classifiers for Keras 3."""
 
 from keras_kd import config, data, files, layers, losses, models, optimizers, recipes, references, schedules
-from keras_kd.distillers import Distiller, MultiTeacherDistiller, MutualDistiller, ResidualDistiller, ResidualEnsemble
+from keras_kd.distillers import Distiller, InitStage, MultiTeacherDistiller, MutualDistiller, ResidualDistiller, ResidualEnsemble
 from keras_kd.distillers import GKT, StimulativeTraining, StochasticDepth, SubnetSampler
 
 __version__ = "0.1.0"

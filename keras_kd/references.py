@@ -22,7 +22,7 @@ class Reference:
         title: the paper's title.
         venue: where it appeared (``"arXiv preprint"`` if only there).
         year: the year of the key (the arXiv year for a preprint).
-        arxiv: the arXiv identifier (``"1503.02531"``).
+        arxiv: the arXiv identifier (``"1503.02531"``), or None for a paper not on arXiv.
     """
 
     key: str
@@ -33,9 +33,11 @@ class Reference:
     arxiv: str
 
     def citation(self):
-        """``"Authors (year). Title. Venue. arXiv:id"`` (no period after a title ending in ``?``)."""
+        """``"Authors (year). Title. Venue. arXiv:id"`` (no period after a title ending in ``?``; no
+        arXiv part for a paper not there)."""
         title = self.title if self.title.endswith("?") else f"{self.title}."
-        return f"{', '.join(self.authors)} ({self.year}). {title} {self.venue}. arXiv:{self.arxiv}"
+        arxiv = "" if self.arxiv is None else f" arXiv:{self.arxiv}"
+        return f"{', '.join(self.authors)} ({self.year}). {title} {self.venue}.{arxiv}"
 
 
 _ENTRIES = [
@@ -58,6 +60,8 @@ _ENTRIES = [
               "Variational Information Distillation for Knowledge Transfer", "CVPR 2019", 2019, "1904.05835"),
     Reference("ba2014", ("Lei Jimmy Ba", "Rich Caruana"), "Do Deep Nets Really Need to be Deep?", "NIPS 2014", 2014,
               "1312.6184"),
+    Reference("chen2021", ("Pengguang Chen", "Shu Liu", "Hengshuang Zhao", "Jiaya Jia"),
+              "Distilling Knowledge via Knowledge Review", "CVPR 2021", 2021, "2104.09044"),
     Reference("chollet2017", ("François Chollet",),
               "Xception: Deep Learning with Depthwise Separable Convolutions", "CVPR 2017", 2017, "1610.02357"),
     Reference("he2016", ("Kaiming He", "Xiangyu Zhang", "Shaoqing Ren", "Jian Sun"),
@@ -77,6 +81,11 @@ _ENTRIES = [
               "Searching for MobileNetV3", "ICCV 2019", 2019, "1905.02244"),
     Reference("huang2016", ("Gao Huang", "Yu Sun", "Zhuang Liu", "Daniel Sedra", "Kilian Q. Weinberger"),
               "Deep Networks with Stochastic Depth", "ECCV 2016", 2016, "1603.09382"),
+    Reference("heo2019", ("Byeongho Heo", "Jeesoo Kim", "Sangdoo Yun", "Hyojin Park", "Nojun Kwak", "Jin Young Choi"),
+              "A Comprehensive Overhaul of Feature Distillation", "ICCV 2019", 2019, "1904.01866"),
+    Reference("heo2019a", ("Byeongho Heo", "Minsik Lee", "Sangdoo Yun", "Jin Young Choi"),
+              "Knowledge Transfer via Distillation of Activation Boundaries Formed by Hidden Neurons", "AAAI 2019", 2019,
+              "1811.03233"),
     Reference("huang2017", ("Zehao Huang", "Naiyan Wang"),
               "Like What You Like: Knowledge Distill via Neuron Selectivity Transfer", "arXiv preprint", 2017,
               "1707.01219"),
@@ -87,6 +96,9 @@ _ENTRIES = [
     Reference("li2023", ("Zheng Li", "Xiang Li", "Lingfeng Yang", "Borui Zhao", "Renjie Song", "Lei Luo", "Jun Li",
                          "Jian Yang"),
               "Curriculum Temperature for Knowledge Distillation", "AAAI 2023", 2023, "2211.16231"),
+    Reference("kim2018", ("Jangho Kim", "SeongUk Park", "Nojun Kwak"),
+              "Paraphrasing Complex Network: Network Compression via Factor Transfer", "NeurIPS 2018", 2018,
+              "1802.04977"),
     Reference("ma2018", ("Ningning Ma", "Xiangyu Zhang", "Hai-Tao Zheng", "Jian Sun"),
               "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design", "ECCV 2018", 2018,
               "1807.11164"),
@@ -116,6 +128,9 @@ _ENTRIES = [
     Reference("ye2022", ("Peng Ye", "Shengji Tang", "Baopu Li", "Tao Chen", "Wanli Ouyang"),
               "Stimulative Training of Residual Networks: A Social Psychology Perspective of Loafing", "NeurIPS 2022",
               2022, "2210.04153"),
+    Reference("yim2017", ("Junho Yim", "Donggyu Joo", "Jihoon Bae", "Junmo Kim"),
+              "A Gift from Knowledge Distillation: Fast Optimization, Network Minimization and Transfer Learning",
+              "CVPR 2017", 2017, None),
     Reference("zagoruyko2016", ("Sergey Zagoruyko", "Nikos Komodakis"), "Wide Residual Networks", "BMVC 2016", 2016,
               "1605.07146"),
     Reference("zagoruyko2017", ("Sergey Zagoruyko", "Nikos Komodakis"),

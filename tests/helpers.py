@@ -314,3 +314,51 @@ def _tfds_builder_class():
                 yield i, {"image": image, "label": int(label)}
 
     return TinyValidationOnly
+
+
+def np_conv2d(x, kernel, bias=None, stride=1, pad=0):
+    """NHWC convolution (cross-correlation, as Keras and torch) in float64: ``kernel`` (kh, kw, in, out),
+    ``pad`` zeros on each side, then a valid conv with ``stride``."""
+    x = np.pad(x.astype("float64"), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    kh, kw = kernel.shape[:2]
+    height, width = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], height, width, kernel.shape[-1]))
+    for i in range(kh):
+        for j in range(kw):
+            patch = x[:, i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride, :]
+            out += patch @ kernel[i, j].astype("float64")
+    return out + (0 if bias is None else bias)
+
+
+def np_conv_transpose2d(x, kernel, bias=None, stride=1, crop=0):
+    """NHWC transposed convolution in float64 by its definition: each input pixel ``(h, w)`` adds
+    ``x[h, w] @ kernel[i, j].T`` at ``(h stride + i, w stride + j)``; ``kernel`` (kh, kw, out, in) as
+    Keras' ``Conv2DTranspose``; then ``crop`` pixels off each side (torch's ``padding``)."""
+    kh, kw = kernel.shape[:2]
+    batch, height, width, _ = x.shape
+    out = np.zeros((batch, (height - 1) * stride + kh, (width - 1) * stride + kw, kernel.shape[2]))
+    for i in range(kh):
+        for j in range(kw):
+            out[:, i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride, :] += (
+                x.astype("float64") @ kernel[i, j].T.astype("float64"))
+    out = out[:, crop:out.shape[1] - crop, crop:out.shape[2] - crop, :]
+    return out + (0 if bias is None else bias)
+
+
+def np_batch_norm_training(x, gamma, beta, eps=1e-5):
+    """Batch norm in training mode: the batch's mean and biased variance per channel."""
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def randomize_weights(layers_, rng, scale=0.3):
+    """Assigns every weight of ``layers_`` standard normal values times ``scale`` (batch norm's
+    variance: their absolute values); returns ``{weight path: array}``."""
+    values = {}
+    for layer in layers_:
+        for weight in layer.weights:
+            value = rng.standard_normal(weight.shape).astype("float32") * scale
+            value = np.abs(value) + 0.5 if "variance" in weight.path else value
+            weight.assign(value)
+            values[weight.path] = value
+    return values

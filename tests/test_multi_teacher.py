@@ -94,7 +94,8 @@ def test_term_teachers_choose_each_terms_teacher(rng):
     distiller.compile(optimizer=keras.optimizers.SGD(0.05))
     history = distiller.fit(x, y, batch_size=4, verbose=0).history
     assert np.isfinite(history["at_loss"]).all() and np.isfinite(history["kd_loss"]).all()
-    with pytest.raises(ValueError, match=re.escape("lacks the taps ['embedding', 'stage1', 'stage2'], which those")):
+    with pytest.raises(ValueError, match=re.escape(
+            "lacks the taps ['embedding', 'stage1', 'stage1_preact', 'stage2', 'stage2_preact', 'stem'], which those")):
         kd.MultiTeacherDistiller(student=net((4, 8), 0, "s2"), teachers=teachers, losses=["at"])
 
 

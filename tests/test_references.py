@@ -53,7 +53,7 @@ def test_entries_are_well_formed():
     for key, reference in REFERENCES.items():
         assert reference.key == key
         assert re.fullmatch(r"[a-z]+" + str(reference.year) + r"[a-z]?", key), key
-        assert re.fullmatch(r"\d{4}\.\d{4,5}", reference.arxiv), (key, reference.arxiv)
+        assert reference.arxiv is None or re.fullmatch(r"\d{4}\.\d{4,5}", reference.arxiv), (key, reference.arxiv)
         assert reference.authors and all(reference.authors), key
 
 

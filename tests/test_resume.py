@@ -1,5 +1,5 @@
 """Kill-and-resume: a run killed mid-epoch and re-run ends with the state of
-an uninterrupted run, for the Distiller (also with CRD's memories), GKT and ResKD (``BackupAndRestore``)."""
+an uninterrupted run, for the Distiller (also with CRD's memories), its initialization stage (AB), GKT and ResKD (``BackupAndRestore``)."""
 
 import os
 import subprocess
@@ -11,8 +11,8 @@ import pytest
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "resumable_fit.py")
 # 4 batches per epoch, 3 epochs: the kill falls in the second epoch (ResKD:
 # in the res-student's second epoch, after the 12 steps of stage 0).
-EXIT_AT_STEP = {"distiller": 6, "crd": 6, "gkt": 6, "reskd": 18}
-TOTAL_STEPS = {"distiller": 12, "crd": 12, "gkt": 12, "reskd": 24}
+EXIT_AT_STEP = {"distiller": 6, "crd": 6, "init_stage": 6, "gkt": 6, "reskd": 18}
+TOTAL_STEPS = {"distiller": 12, "crd": 12, "init_stage": 12, "gkt": 12, "reskd": 24}
 
 
 def run_script(*args):

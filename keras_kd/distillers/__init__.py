@@ -1,5 +1,6 @@
 from keras_kd.distillers.base import Trainer
 from keras_kd.distillers.distiller import Distiller
+from keras_kd.distillers.init_stage import InitStage
 from keras_kd.distillers.multi_teacher import MultiTeacherDistiller
 from keras_kd.distillers.mutual import MutualDistiller, mutual_losses
 from keras_kd.distillers.reskd import (

@@ -105,6 +105,36 @@ class Trainer(RoleSummary, FitChecks, TrainingLogs, keras.Model):
                     freeze(network)
             setattr(self, attribute, listed if isinstance(value, (list, tuple)) else value)
 
+    def held_variables(self):
+        """Trainable variables of the trainer's layers it holds fixed: left out of
+        ``trainable_variables`` (the optimizer's, weight decay included) and listed as non-trainable
+        (an initialization stage's untrained modules, a term's modules trained in its stage only)."""
+        return []
+
+    def _without_held(self, variables):
+        held = {id(v) for v in self.held_variables()}
+        return [v for v in variables if id(v) not in held]
+
+    def _with_held(self, variables):
+        listed = {id(v) for v in variables}
+        return variables + [v for v in self.held_variables() if v.trainable and id(v) not in listed]
+
+    @property
+    def trainable_variables(self):
+        return self._without_held(super().trainable_variables)
+
+    @property
+    def trainable_weights(self):
+        return self._without_held(super().trainable_weights)
+
+    @property
+    def non_trainable_variables(self):
+        return self._with_held(super().non_trainable_variables)
+
+    @property
+    def non_trainable_weights(self):
+        return self._with_held(super().non_trainable_weights)
+
     def trained_networks(self):
         """The networks whose weights the trainer trains."""
         return [n for a, role in self.networks.items() if role == "trained" for n in as_list(getattr(self, a))]

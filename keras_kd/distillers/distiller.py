@@ -176,7 +176,11 @@ class Distiller(Trainer):
                 if not self.view_note(read):
                     raise
                 raise ValueError(f"{error} ({self.view_note(read)} for term {term.name!r})") from None
+            term.connect_networks(student, [list(teachers.values())[i] for i in read])
             term.built = True
+        self.student_taps.use([student_tap for term in terms for student_tap, _ in term.taps])
+        for i, extractor in enumerate(self.teacher_taps):
+            extractor.use([tap for term, read in zip(terms, self.readers) if i in read for _, tap in term.taps])
         self.uses_features = any(term.taps for term in terms)
         self.takes_index = any(term.needs_index for term in terms)
         for term in terms:
@@ -188,6 +192,9 @@ class Distiller(Trainer):
         logged = [name for term in terms for name in term.logged_names()]
         self.track_parts(["student_loss"] + logged, labelled=["student_loss"])
         self.built = True  # every sub-model is built
+
+    def held_variables(self):
+        return [v for term in self.terms for v in term.held_in_distillation()]
 
     def view_shapes(self, read):
         """``(logits shape, {tap: shape})`` a term reading the teachers at positions ``read`` sees."""
@@ -243,6 +250,14 @@ class Distiller(Trainer):
         num_examples = min(term.num_examples for term in readers)
         with indexed_inputs(x, num_examples, f"The term {readers[0].name!r}") as checked:
             return super().fit(checked, y, *args, **kwargs)
+
+    def init_stage(self):
+        """The initialization stage of the terms that have one (AB, FT, FSP): a trainer of their
+        modules on their own loss, sharing this distiller's networks and terms, to ``compile`` and
+        ``fit`` before this distiller (``keras_kd.distillers.init_stage.InitStage``)."""
+        from keras_kd.distillers.init_stage import InitStage  # the stage module imports this one
+
+        return InitStage(distiller=self)
 
     def export(self, filepath, *args, **kwargs):
         """Exports the deployable network, the student (``keras.Model.export``),

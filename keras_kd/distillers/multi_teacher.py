@@ -130,6 +130,8 @@ class MultiTeacherDistiller(Distiller):
         logits = sum(weights[:, k:k + 1] * ops.cast(teachers[i][0], "float32") for k, i in enumerate(read))
         taps = {}
         for name in self.view_shapes(read)[1]:
+            if name not in teachers[read[0]][1]:  # an extra tap no term reads is not computed
+                continue
             tensors = [teachers[i][1][name] for i in read]
             shape = (-1,) + (1,) * (len(tensors[0].shape) - 1)
             taps[name] = sum(ops.reshape(ops.cast(weights[:, k], tensors[k].dtype), shape) * tensors[k]

@@ -1,7 +1,8 @@
 """Logits and named feature taps of a network from one forward pass.
 
-Zoo models (``StagedNet``) give their stage outputs from the same pass that
-gives the logits. For a functional Keras model, taps are layer names: one
+Zoo models (``StagedNet``) give their stage outputs (and, when a term reads
+them, the stem output and the pre-activation taps ``stage<i>_preact``) from the
+same pass that gives the logits. For a functional Keras model, taps are layer names: one
 multi-output functional model over the same layers computes logits and taps
 together. Any other model offers logits only.
 """
@@ -81,8 +82,9 @@ class TapExtractor:
         check_built_model(model, "model")
         self.model = model
         self.logits_shape = logits_shape(model)
+        self.extras = False  # whether calls compute the model's extra taps (``use``)
         if isinstance(model, StagedNet):
-            self.tap_shapes = dict(model.tap_shapes)
+            self.tap_shapes = {**model.tap_shapes, **model.extra_tap_shapes}
             self._multi = None
         elif tap_names and hasattr(model, "inputs") and model.inputs:
             layers = {name: model.get_layer(name) for name in tap_names}
@@ -99,10 +101,16 @@ class TapExtractor:
     def shapes(self):
         return self.logits_shape, self.tap_shapes
 
+    def use(self, tap_names):
+        """Declares the taps the terms read, once they are connected: a zoo model computes its
+        extra taps (stem, pre-activation) only when one is read."""
+        self.extras = isinstance(self.model, StagedNet) and any(name in self.model.extra_tap_shapes for name in tap_names)
+
     def __call__(self, x, training):
         if isinstance(self.model, StagedNet):
-            return self.model.call_with_features(x, training=training)
+            return self.model.call_with_features(x, training=training, extra_taps=self.extras)
         if self._multi is not None:
             outputs = self._multi(x, training=training)
             return outputs[0], dict(zip(self.tap_shapes, outputs[1:]))
         return self.model(x, training=training), {}
+

@@ -42,9 +42,19 @@ class PlainConvBlock(skip.UnskippableBlock):
         self.conv.build(shape)
         self.norm.build(self.conv.compute_output_shape(shape))
 
-    def body(self, inputs, training):
+    offers_preactivation = True
+
+    def before_activation(self, inputs, training, branch_scale=None):
+        """BN of the conv, before the ReLU."""
+        self.check_no_branch_scale(branch_scale)
         x = self.pooling(inputs) if self.pool else inputs
-        return keras.activations.relu(self.norm(self.conv(x), training=training))
+        return self.norm(self.conv(x), training=training)
+
+    def final_activation(self, x):
+        return keras.activations.relu(x)
+
+    def body(self, inputs, training):
+        return self.final_activation(self.before_activation(inputs, training))
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape

@@ -213,12 +213,21 @@ class SwitchableResidualBlock(skip.GatedBlock):
             x = layer(x, training=training)
         return x
 
-    def _run(self, inputs, training, branch_scale=None):
+    offers_preactivation = True
+
+    def before_activation(self, inputs, training, branch_scale=None):
+        """The block's sum (branch + shortcut) before a post-activation block's final ReLU."""
         x, activated = self._body(inputs, training)
         x = skip.scale_branch(x, branch_scale)
         if self.residual:
             x = x + self._shortcut(inputs, activated, training)
+        return x
+
+    def final_activation(self, x):
         return x if self.preactivation else keras.activations.relu(x)
+
+    def _run(self, inputs, training, branch_scale=None):
+        return self.final_activation(self.before_activation(inputs, training, branch_scale))
 
     def get_config(self):
         config = super().get_config()

@@ -90,9 +90,23 @@ class GatedBlock(keras.layers.Layer):
             residual branch this step.
     """
 
+    offers_preactivation = False  # whether ``run_with_preactivation`` is available
+
     def __init__(self, skip_mode=None, **kwargs):
         super().__init__(**kwargs)
         self.skip_mode = check_choice(skip_mode, "skip_mode", MODES, allow_none=True)
+
+    def run_with_preactivation(self, inputs, training=None, branch_scale=None):
+        """``(output, pre-activation)`` of one call that runs the block: its output and the tensor its
+        final activation reads (the pre-ReLU features of RepDistiller's ``preact=True``, read by AB, OFD
+        and ReviewKD; the output itself for a block that ends without one). Blocks offering it
+        (``offers_preactivation``) implement ``before_activation(inputs, training, branch_scale)`` and
+        ``final_activation(x)``, and their ``_run`` is the composition of the two."""
+        if not self.offers_preactivation:
+            raise ValueError(f"Block {self.name!r} ({type(self).__name__}) does not expose its pre-activation "
+                             "output. Received: a request for it")
+        pre = self.before_activation(inputs, training, branch_scale)
+        return self.final_activation(pre), pre
 
     def call(self, inputs, training=None, gate=None, branch_scale=None):
         if gate is not None and gate is not True and not self.can_skip:
@@ -125,8 +139,11 @@ class UnskippableBlock(GatedBlock):
     can_skip = False
 
     def _run(self, inputs, training, branch_scale=None):
+        self.check_no_branch_scale(branch_scale)
+        return self.body(inputs, training)
+
+    def check_no_branch_scale(self, branch_scale):
         if branch_scale is not None:
             raise ValueError(
                 f"Block {self.name!r} has no residual branch to scale. Received: branch_scale={branch_scale}"
             )
-        return self.body(inputs, training)

@@ -1,6 +1,7 @@
 """Distillation losses: functions on logits / feature maps, and the terms a
 ``Distiller`` adds (``get(name)``, ``names()``; one file per method)."""
 
+from keras_kd.losses.ab import AB, activation_boundary_loss
 from keras_kd.losses.attention import (
     AttentionTransfer,
     attention_map,
@@ -13,6 +14,8 @@ from keras_kd.losses.ctkd import CTKD, cosine_lambda, scale_gradient
 from keras_kd.losses.dist import DIST, dist_loss, dist_relations
 from keras_kd.losses.dkd import DKD, decoupled_kd, dkd_loss
 from keras_kd.losses.feature_term import FeatureTerm
+from keras_kd.losses.fsp import FSP, fsp_loss, fsp_matrix, fsp_per_example
+from keras_kd.losses.ft import FT, factor_map, factor_transfer_per_example
 from keras_kd.losses.hints import FeatureHint
 from keras_kd.losses.kd import (
     KD,
@@ -25,8 +28,10 @@ from keras_kd.losses.kd import (
 )
 from keras_kd.losses.logit_l2 import LogitL2, logit_l2
 from keras_kd.losses.nst import NST, nst_loss, nst_per_example
+from keras_kd.losses.ofd import OFD, ofd_margin, ofd_margins, partial_l2
 from keras_kd.losses.pkt import PKT, pkt_loss
 from keras_kd.losses.registry import get, names
+from keras_kd.losses.reviewkd import ReviewKD, hcl_loss, hcl_per_example
 from keras_kd.losses.rkd import RKD, rkd_angle_loss, rkd_distance_loss, rkd_loss
 from keras_kd.losses.softmax_l2 import SoftmaxL2, softmax_l2
 from keras_kd.losses.sp import SP, sp_loss

@@ -14,7 +14,8 @@ from keras import ops
 from keras_kd.losses.kd import check_temperature
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import DistillationTerm
-from keras_kd.validation import check_int, check_non_negative
+from keras_kd.losses.warmup import EpochWarmup
+from keras_kd.validation import check_non_negative
 
 # The reference code removes the target class by shifting its scaled logit
 # down by this much: its softmax weight is exp(-1000) = 0 in float32.
@@ -60,7 +61,7 @@ def dkd_loss(student_logits, teacher_logits, labels, alpha=1.0, beta=8.0, temper
 
 
 @term
-class DKD(DistillationTerm):
+class DKD(EpochWarmup, DistillationTerm):
     """Decoupled KD (zhao2022): parts ``tckd`` = ``w alpha TCKD`` and ``nckd`` =
     ``w beta NCKD`` (``decoupled_kd``), logged as ``dkd_tckd`` and ``dkd_nckd``.
 
@@ -70,7 +71,7 @@ class DKD(DistillationTerm):
     tables were made: ``CE_WEIGHT 1.0, ALPHA 1.0, BETA 8.0, T 4.0, WARMUP 20``
     (the cross-entropy weight 1 is the ``Distiller``'s default). The term
     counts its training steps in a variable saved with the trainer, so the
-    warm-up resumes where it stopped. Needs labels.
+    warm-up resumes where it stopped (``keras_kd.losses.warmup``). Needs labels.
 
     Args:
         alpha: weight of TCKD.
@@ -87,32 +88,16 @@ class DKD(DistillationTerm):
         super().__init__(**kwargs)
         self.alpha, self.beta = check_non_negative(alpha, "alpha"), check_non_negative(beta, "beta")
         self.temperature = check_temperature(temperature)
-        self.warmup_epochs = check_int(warmup_epochs, "warmup_epochs", low=0)
-        if self.warmup_epochs and steps_per_epoch is None:
-            raise ValueError(
-                "DKD's warm-up counts epochs from training steps: pass steps_per_epoch (e.g. "
-                f"len(train_dataset)), or warmup_epochs=0. Received: steps_per_epoch=None, "
-                f"warmup_epochs={warmup_epochs!r}"
-            )
-        self.steps_per_epoch = None if steps_per_epoch is None else check_int(steps_per_epoch, "steps_per_epoch")
-        self.steps = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False,
-                                     name="steps", aggregation="only_first_replica")
-
-    def warmup_weight(self):
-        """``min(epoch / warmup_epochs, 1)`` of the current step (epochs from 1)."""
-        if not self.warmup_epochs:
-            return 1.0
-        epoch = ops.cast(self.steps // self.steps_per_epoch + 1, "float32")
-        return ops.minimum(epoch / self.warmup_epochs, 1.0)
+        self.init_warmup(warmup_epochs, steps_per_epoch)
 
     def parts(self, step):
         if step.labels is None:
             raise ValueError("DKD needs labels (its target class). Received: y=None")
         tckd, nckd = decoupled_kd(step.teacher_logits, step.student_logits, step.labels, self.temperature)
         weight = self.warmup_weight()
-        self.steps.assign_add(1)
+        self.count_step()
         return {"tckd": weight * self.alpha * tckd, "nckd": weight * self.beta * nckd}
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta, "temperature": self.temperature,
-                "warmup_epochs": self.warmup_epochs, "steps_per_epoch": self.steps_per_epoch}
+                **self.warmup_config()}

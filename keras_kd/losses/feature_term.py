@@ -1,17 +1,48 @@
 """``FeatureTerm``: a term over pairs of feature taps of the student and the teacher."""
 
+import re
+
 from keras_kd.losses.term import DistillationTerm
+from keras_kd.models.staged import PREACT_SUFFIX, STEM, is_extra_tap
+
+
+def stage_taps(names, suffix=""):
+    """The names ``stage<N><suffix>`` among ``names``, by increasing N."""
+    pattern = re.compile(r"stage(\d+)" + re.escape(suffix))
+    matches = [(pattern.fullmatch(name), name) for name in names]
+    return [name for _, name in sorted((int(match.group(1)), name) for match, name in matches if match)]
+
+
+def last_stage(names):
+    """``[the stage<N> tap of highest N]`` among ``names``, or ``[]``."""
+    return stage_taps(names)[-1:]
+
+
+def preact_stages(names):
+    """The ``stage<N>_preact`` taps among ``names``, by increasing N."""
+    return stage_taps(names, PREACT_SUFFIX)
+
+
+def stem_and_stages(names):
+    """``stem`` then the ``stage<N>`` taps among ``names`` (the stem only if present)."""
+    return [STEM] * (STEM in names) + stage_taps(names)
 
 
 class FeatureTerm(DistillationTerm):
     """A term over pairs of feature taps, matched by name or explicitly.
 
     ``taps``: ``None`` (every tap name both networks have whose tensors are
-    4-D feature maps: a zoo model's stages, not its ``"embedding"``), a list
+    4-D feature maps: a zoo model's stages, not its ``"embedding"`` or its
+    extra taps, ``"stem"`` and ``stage<i>_preact``), a list
     of names present in both, or a dict ``{student tap: teacher tap}``.
     """
 
     same_spatial_size = True  # whether paired maps must agree in height and width
+    default_taps_note = "every stage tap both networks have"  # what ``default_taps`` picks, for errors
+
+    def default_taps(self, common):
+        """The tap names paired when ``taps=None``, from ``common``: the 4-D taps both networks have."""
+        return [name for name in common if not is_extra_tap(name)]
 
     def __init__(self, taps=None, **kwargs):
         super().__init__(**kwargs)
@@ -21,8 +52,14 @@ class FeatureTerm(DistillationTerm):
     def connect(self, student_shapes, teacher_shapes):
         student_taps, teacher_taps = student_shapes[1], teacher_shapes[1]
         if self.taps_arg is None:
-            pairs = [(name, name) for name in student_taps
-                     if name in teacher_taps and len(student_taps[name]) == len(teacher_taps[name]) == 4]
+            common = [name for name in student_taps
+                      if name in teacher_taps and len(student_taps[name]) == len(teacher_taps[name]) == 4]
+            pairs = [(name, name) for name in self.default_taps(common)]
+            if common and not pairs:
+                raise ValueError(
+                    f"{type(self).__name__}'s default taps are {self.default_taps_note}; the common 4-D taps "
+                    f"are {common}. Name the taps: taps=['...'] or taps={{'student tap': 'teacher tap'}}. "
+                    "Received: taps=None")
         elif isinstance(self.taps_arg, dict):
             pairs = list(self.taps_arg.items())
         else:

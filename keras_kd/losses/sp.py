@@ -12,18 +12,13 @@ gradient there (``losses.norms.l2_normalize``), not the code's 1e12 times the in
 The relations are taken within the batch (per replica under data parallelism).
 """
 
-import re
-
 from keras import ops
 
-from keras_kd.losses.feature_term import FeatureTerm
+from keras_kd.losses.feature_term import FeatureTerm, last_stage
 from keras_kd.losses.norms import l2_normalize
 from keras_kd.losses.relations import flatten_pair, per_batch
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative
-
-STAGE_TAP = re.compile(r"stage(\d+)")
-
 
 def _similarities(f):
     return l2_normalize(ops.matmul(f, ops.transpose(f)))
@@ -69,20 +64,10 @@ class SP(FeatureTerm):
         super().__init__(taps=taps, **kwargs)
         self.weight = check_non_negative(weight, "weight")
 
-    def connect(self, student_shapes, teacher_shapes):
-        super().connect(student_shapes, teacher_shapes)
-        if self.taps_arg is None:
-            stages = [(int(match.group(1)), name) for name, _ in self.pairs
-                      if (match := STAGE_TAP.fullmatch(name))]
-            if not stages:
-                raise ValueError(
-                    "SP's default tap is the last stage<N> tap both networks have; their common 4-D taps "
-                    f"are {[name for name, _ in self.pairs]}. Name the taps: taps=['...'] or "
-                    "taps={'student tap': 'teacher tap'}. Received: taps=None"
-                )
-            last = max(stages)[1]
-            self.pairs = [(last, last)]
-            self.taps = tuple(self.pairs)
+    default_taps_note = "the last stage<N> tap both networks have"
+
+    def default_taps(self, common):
+        return last_stage(common)
 
     def per_example(self, student, teacher, y):
         return per_batch(self.weight * self.sum_over_pairs(sp_loss, student, teacher), student[0])

@@ -11,6 +11,12 @@ every part to the loss.
 """
 
 import keras
+from keras import ops
+
+
+def zero_per_example(logits):
+    """A per-example loss of 0 for the batch of ``logits`` (a term whose weight is 0 computes nothing)."""
+    return ops.zeros_like(ops.cast(logits[:, 0], "float32"))
 
 
 class Step:
@@ -23,12 +29,15 @@ class Step:
             else None.
         labels: the labels, or None on unlabeled data.
         student, teacher: ``(logits, {tap name: tensor})`` from their one
-            forward pass each (taps are those the terms asked for).
+            forward pass each (taps are those the terms asked for); ``student`` is
+            None in an initialization stage that does not run it.
+        training: whether the step trains: the mode of the term's own layers
+            (batch norm), False when an initialization stage is evaluated.
     """
 
-    def __init__(self, inputs, labels, student, teacher, index=None):
+    def __init__(self, inputs, labels, student, teacher, index=None, training=True):
         self.inputs, self.labels, self.index = inputs, labels, index
-        self.student, self.teacher = student, teacher
+        self.student, self.teacher, self.training = student, teacher, training
 
     @property
     def student_logits(self):
@@ -46,7 +55,7 @@ class DistillationTerm(keras.layers.Layer):
     ``student`` and ``teacher`` being ``(logits, {tap name: feature map})``)
     or, for several parts or when they need more of the step, ``parts(step)``
     with the names in ``part_names``. They may override ``connect`` (validate
-    shapes, build weights) and ``student_loss_weight`` (the cross-entropy
+    shapes, build weights), ``connect_networks`` (read the models) and ``student_loss_weight`` (the cross-entropy
     weight the term implies), and set ``needs_index`` (then also
     ``num_examples``, the size of the training set the index refers to).
     """
@@ -55,6 +64,10 @@ class DistillationTerm(keras.layers.Layer):
     part_names = ("loss",)
     needs_index = False  # whether ``parts`` reads ``step.index``
     taps = ()
+    # A term with an initialization stage (``Distiller.init_stage``: AB, FT, FSP) names its parts here
+    # and implements ``init_parts`` and ``init_variables``.
+    init_part_names = ()
+    init_reads_student = True  # whether the stage's loss reads the student (FT's reads the teacher only)
 
     def __init__(self, **kwargs):
         kwargs.setdefault("name", self.default_name)
@@ -62,6 +75,10 @@ class DistillationTerm(keras.layers.Layer):
 
     def connect(self, student_shapes, teacher_shapes):
         """Checks the term fits the networks; ``*_shapes`` = (logits, {tap: shape})."""
+
+    def connect_networks(self, student, teachers):
+        """Called once after ``connect`` with the student and the list of teacher models the term reads,
+        for a term that reads their weights (OFD's margins from the teacher's batch norm)."""
 
     def student_loss_weight(self):
         """Cross-entropy weight this term implies, or ``None``."""
@@ -74,6 +91,18 @@ class DistillationTerm(keras.layers.Layer):
     def parts(self, step):
         """``{part name: per-example loss}`` of one ``Step``."""
         return {"loss": self.per_example(step.student, step.teacher, step.labels)}
+
+    def init_parts(self, step):
+        """``{part name: per-example loss}`` of one step of the initialization stage."""
+        raise NotImplementedError(f"{type(self).__name__} has no initialization stage")
+
+    def init_variables(self, student):
+        """The variables the initialization stage trains (``student``: the student model)."""
+        raise NotImplementedError(f"{type(self).__name__} has no initialization stage")
+
+    def held_in_distillation(self):
+        """The term's variables that train in its initialization stage only (FT's paraphraser)."""
+        return []
 
     def per_example(self, student, teacher, y):
         raise NotImplementedError(f"{type(self).__name__} implements neither per_example nor parts")

@@ -3,7 +3,9 @@
 One forward pass yields the logits and the named taps: the stage outputs
 ``stage1..n`` (the attention-transfer taps of crowley2018 §4.1) and the
 ``"embedding"``, the pooled features the classifier reads (the input of the
-last head layer), for relational and contrastive terms. The stage/block
+last head layer), for relational and contrastive terms. On request (``extra_taps``), the extra taps
+(``extra_tap_shapes``): ``"stem"``, the stem's output (FSP), and, where the stage's last block offers
+it, ``stage<i>_preact``, the stage output before its final ReLU (AB, OFD, ReviewKD). The stage/block
 structure is exposed so a trainer can switch blocks off per step.
 """
 
@@ -13,6 +15,19 @@ from keras import layers
 from keras_kd.layers.residual_block import batch_norm
 
 EMBEDDING = "embedding"
+STEM = "stem"
+PREACT_SUFFIX = "_preact"
+
+
+def preact_tap(stage_tap):
+    """The name of a stage tap's pre-activation twin: ``stage2`` -> ``stage2_preact``."""
+    return stage_tap + PREACT_SUFFIX
+
+
+def is_extra_tap(name):
+    """Whether a tap is computed on request only and left out of default tap matching: the stem
+    output or a pre-activation tap."""
+    return name == STEM or name.endswith(PREACT_SUFFIX)
 
 
 def plain_stem(rows):
@@ -71,12 +86,16 @@ class StagedNet(keras.Model):
         for layer in self.stem:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
-        self.tap_shapes, index = {}, 0
+        self.tap_shapes, self.extra_tap_shapes, index = {}, {}, 0
+        if self.stem:
+            self.extra_tap_shapes[STEM] = shape
         for name, size in zip(self.stage_names, self.stage_sizes):
             for block in self.blocks[index : index + size]:
                 block.build(shape)
                 shape = block.compute_output_shape(shape)
             self.tap_shapes[name] = shape
+            if self.blocks[index + size - 1].offers_preactivation:
+                self.extra_tap_shapes[preact_tap(name)] = shape
             index += size
         for layer in self.head:
             if layer is self.head[-1]:
@@ -104,19 +123,29 @@ class StagedNet(keras.Model):
         """One bool per block: may it be skipped (identity shortcut)?"""
         return [block.can_skip for block in self.blocks]
 
-    def call_with_features(self, inputs, training=None, block_gates=None, branch_scales=None):
+    def call_with_features(self, inputs, training=None, block_gates=None, branch_scales=None, extra_taps=False):
         """Logits and ``{tap name: tensor}`` from one forward pass: each stage's
-        output and the ``"embedding"``."""
+        output and the ``"embedding"``; with ``extra_taps``, also each ``extra_tap_shapes`` tap
+        (``"stem"``, and ``stage<i>_preact``: the stage's last block before its final activation)."""
         gates = self._per_block(block_gates, "block_gates")
         scales = self._per_block(branch_scales, "branch_scales")
         x = inputs
         for layer in self.stem:
             x = layer(x, training=training)
-        features, index = {}, 0
+        features, index = {STEM: x} if extra_taps and self.stem else {}, 0
         for name, size in zip(self.stage_names, self.stage_sizes):
-            for _ in range(size):
+            for _ in range(size - 1):
                 x = self.blocks[index](x, training=training, gate=gates[index], branch_scale=scales[index])
                 index += 1
+            block, tap = self.blocks[index], preact_tap(name)
+            if extra_taps and tap in self.extra_tap_shapes:
+                if gates[index] is not None and gates[index] is not True:
+                    raise ValueError(f"The pre-activation tap {tap!r} needs block {block.name!r} to run. "
+                                     f"Received: block_gates[{index}]={gates[index]!r}")
+                x, features[tap] = block.run_with_preactivation(x, training=training, branch_scale=scales[index])
+            else:
+                x = block(x, training=training, gate=gates[index], branch_scale=scales[index])
+            index += 1
             features[name] = x
         for layer in self.head[:-1]:
             x = layer(x, training=training)

@@ -31,6 +31,7 @@ from keras_kd.losses.registry import names as term_names
 from keras_kd.models.auxiliary import dcm_heads
 from keras_kd.models.deploy import image_shape, shapes_agree
 from keras_kd.models.registry import get_model
+from keras_kd.models.staged import is_extra_tap
 from keras_kd.optimizers import SGD
 from keras_kd.tuning.space import (
     ArchitectureSpace,
@@ -59,7 +60,8 @@ AT_BETA = (0.0, 1e3)
 
 def feature_taps(model):
     """The feature-map taps a built model offers without naming layers (a zoo model's stages)."""
-    return [name for name, shape in TapExtractor(model).tap_shapes.items() if len(shape) == 4]
+    return [name for name, shape in TapExtractor(model).tap_shapes.items()
+            if len(shape) == 4 and not is_extra_tap(name)]
 
 
 def builder_arguments(builder, name):

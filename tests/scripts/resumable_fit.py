@@ -2,7 +2,8 @@
 
     KERAS_BACKEND=jax python tests/scripts/resumable_fit.py TRAINER DIRECTORY [EXIT_AT_STEP]
 
-``TRAINER`` is ``distiller``, ``crd`` (a Distiller with CRD's memories), ``gkt`` or ``reskd``. Training state is backed
+``TRAINER`` is ``distiller``, ``crd`` (a Distiller with CRD's memories), ``init_stage`` (AB's
+initialization stage), ``gkt`` or ``reskd``. Training state is backed
 up in ``DIRECTORY/backup`` at every epoch end (ResKD also keeps its finished
 stages in ``DIRECTORY/stages``). With ``EXIT_AT_STEP=n`` the process dies
 (``os._exit(17)``, no clean-up) after its n-th training batch. Otherwise
@@ -66,6 +67,8 @@ def run(trainer, directory, callbacks, x, y):
         fitted = kd.Distiller(student=network(8, "student"), teacher=teacher,
                               losses=[kd.losses.KD(), kd.losses.CRD(labels=y, num_negatives=8, seed=0)])
         x = (x, np.arange(EXAMPLES))
+    elif trainer == "init_stage":  # AB's initialization stage: the student's features and the connectors
+        fitted = kd.Distiller(student=network(8, "student"), teacher=teacher, losses=[kd.losses.AB()]).init_stage()
     else:
         model = network(8, "student")
         fitted = kd.Distiller(student=model, teacher=teacher)
