@@ -4,7 +4,9 @@ RepDistiller's protocol (tian2020's code; mdistiller repeats it): 240 epochs, SG
 MobileNetV2 / ShuffleNet students), momentum 0.9, coupled weight decay 5e-4, batch 64, /10 after epochs 150,
 180 and 210 (``kd.recipes.get_recipe("tian2020", student)``); KD at T = 4 with CE 0.1 + KD 0.9, AT with
 CE 1 + 1000 AT, every other method at its code's weights (the terms' defaults: ``kd.losses``), DKD's beta per
-pair as mdistiller's configs. Teachers are trained once from labels with the same recipe and kept in
+pair as mdistiller's configs; AB, FT and FSP first run their initialization stage (``--init_epochs``, 30 in
+the paper preset, at the run's constant learning rate, FT's at 0.01 on ResNets and WRNs), as RepDistiller's
+``train_student.py``. Teachers are trained once from labels with the same recipe and kept in
 ``--teacher_dir`` (a later run, or a run of other pairs, reuses them); each student runs once per seed.
 
     python examples/benchmark.py --source cifar100 --download --preset=paper --seeds 0,1,2 \\
@@ -14,7 +16,8 @@ pair as mdistiller's configs. Teachers are trained once from labels with the sam
 
 Writes ``results.md`` laid out as RepDistiller's README (a row per method, a column per pair), each cell
 our final-epoch test accuracy, mean ± std over the seeds, beside the published number (RepDistiller's
-README, tian2020's Table 1; DKD: mdistiller's README); ``results.json`` keeps every run's accuracy per
+README, tian2020's Table 1; DKD: mdistiller's README; none for OFD and ReviewKD, which neither README
+lists); ``results.json`` keeps every run's accuracy per
 epoch (the published numbers are the code's best epoch, so both final and best are recorded). The default
 (``--preset=small``) is CPU-sized: the CIFAR-10 JPEGs or Fashion-MNIST (``--source=auto``), 10,000
 images, 5 epochs, one seed; numbers from other data are not comparable with the published ones.
@@ -52,6 +55,8 @@ PUBLISHED = {
     "ft": (73.25, 71.59, 69.84, 70.22, 72.37, 72.86, 70.58),
     "fsp": (72.91, None, 69.95, 70.11, 71.89, 72.62, 70.23),
 }
+# RepDistiller's train_student.py runs an initialization stage for these (not for FitNets: hint and CE together)
+STAGED = ("ab", "ft", "fsp")
 # RepDistiller's helper/pretrain.py: FT's initialization stage runs at lr 0.01 on these students
 FT_INIT_AT_001 = ("resnet", "wrn")
 # mdistiller's configs/cifar100/dkd/*.yaml: DKD.BETA per pair (8.0, the default, where none is set)
@@ -69,6 +74,7 @@ def method_terms(method, pair, steps_per_epoch, labels):
         "dkd": lambda: [kd.losses.DKD(beta=DKD_BETA.get(pair, 8.0), steps_per_epoch=steps_per_epoch)],
         "crd": lambda: [kd.losses.CRD(labels=labels, num_negatives=min(16384, crd_negatives(labels)))],
         "ctkd": lambda: [kd.losses.CTKD(steps_per_epoch=steps_per_epoch)],
+        "reviewkd": lambda: [kd.losses.ReviewKD(steps_per_epoch=steps_per_epoch)],
     }
     return terms[method]() if method in terms else [kd.losses.get(method)]
 
@@ -79,20 +85,20 @@ def crd_negatives(labels):
 
 
 METHODS = ("vanilla", "kd", "fitnet", "at", "sp", "cc", "vid", "rkd", "pkt", "nst", "crd", "dkd", "dist",
-           "standardized_kd", "ctkd", "ab", "ft", "fsp")
+           "standardized_kd", "ctkd", "ab", "ft", "fsp", "ofd", "reviewkd")
 
 flags.adopt_module_key_flags(common)
 flags.DEFINE_list("pairs", list(PAIRS), "teacher:student zoo names (default: the seven standard pairs).")
 flags.DEFINE_list("methods", list(METHODS), f"Methods to run: {', '.join(METHODS)}.")
 flags.DEFINE_string("teacher_dir", None, "Directory of trained teachers, <name>.keras; missing ones are trained "
                                          "from labels and saved there (default: trained per run, not kept).")
-flags.DEFINE_integer("init_epochs", None, "Epochs of the initialization stage of AB, FT, FSP (RepDistiller's "
-                     "--init_epochs 30; default: 30 with --preset=paper, else 1).")
+flags.DEFINE_integer("init_epochs", 1, "Epochs of the initialization stage of AB, FT and FSP (RepDistiller's "
+                     "--init_epochs 30, the value under --preset=paper).")
 flags.DEFINE_integer("steps_per_epoch", 0, "Training steps per epoch (0: the whole training set).")
 FLAGS = flags.FLAGS
 common.set_defaults(train_size=10000, epochs=5, seeds=["0"])
 
-PAPER = {"train_size": 0, "seeds": ["0", "1", "2"]}
+PAPER = {"train_size": 0, "seeds": ["0", "1", "2"], "init_epochs": 30}
 SMOKE = {"pairs": ["resnet56:resnet20"], "train_size": 64, "test_size": 32, "epochs": 1, "batch_size": 16,
          "steps_per_epoch": 2, "seeds": ["0"]}
 
@@ -131,10 +137,9 @@ def initialize(distiller, data, method, student_name):
     constant learning rate (FT on the CIFAR ResNets and WRNs: 0.01), momentum and weight decay as the run."""
     recipe = protocol_recipe(student_name)
     rate = 0.01 if method == "ft" and student_name.startswith(FT_INIT_AT_001) else recipe.learning_rate
-    epochs = FLAGS.init_epochs if FLAGS.init_epochs is not None else (30 if FLAGS.preset == "paper" else 1)
     stage = distiller.init_stage()
     stage.compile(kd.optimizers.SGD(rate, momentum=recipe.momentum, weight_decay=recipe.weight_decay))
-    stage.fit(limited(data), epochs=epochs, verbose=2)
+    stage.fit(limited(data), epochs=FLAGS.init_epochs, verbose=2)
 
 
 def teacher_for(name, info, train_data, test):
@@ -169,7 +174,7 @@ def run_pair(pair, source, seed):
             model = kd.Distiller(student=student, teacher=teacher, losses=terms)
             if model.takes_index:
                 data = common.datasets(source, seed, with_index=True)[0]
-            if any(term.init_part_names for term in terms):
+            if method in STAGED:
                 initialize(model, data, method, student_name)
         runs[method] = train(model, data, test, student_name)
         print(f"{pair} seed {seed} {method}: {100 * runs[method][-1]:.2f}% ({time.time() - started:.0f} s)")

@@ -90,3 +90,44 @@ def test_get_config_round_trips():
     again = AB.from_config(term.get_config())
     assert (again.name, again.weight, again.margin, again.taps_arg) == ("ab2", 0.5, 2.0, term.taps_arg)
     assert isinstance(kd.losses.get("ab"), AB)
+
+
+def np_inference_norm(x, norm):
+    return ((x - to_np(norm.moving_mean)) / np.sqrt(to_np(norm.moving_variance) + norm.epsilon) * to_np(norm.gamma)
+            + to_np(norm.beta))
+
+
+def test_a_wrn_reads_each_stage_through_the_next_batch_norm(rng):
+    """RepDistiller's wrn.py with preact=True: f1 = block2.layer[0].bn1(f1), ..., f3 = bn1(f3); the student's
+    block norms in training mode (trained with the feature modules), its head's and the teacher's in inference
+    mode. VGG leaves its first stage out (the code's feat[1:-1])."""
+    student, teacher = (kd.models.wide_resnet(10, 1, CLASSES, input_shape=(8, 8, 3), name=n) for n in ("s", "t"))
+    for model in (student, teacher):
+        for norm in [stage[0].norms[0] for stage in model.stages[1:]] + [model.head[0]]:
+            randomize_weights([norm], rng)
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[AB()])
+    term = distiller.terms[0]
+    assert term.pairs == [(f"stage{i}",) * 2 for i in (1, 2, 3)] and not term.connectors
+    x = rng.standard_normal((4, 8, 8, 3)).astype("float32")
+    s_out, t_out = student.call_with_features(x, training=True), teacher.call_with_features(x, training=False)
+    expected = 0.0
+    for i, name in enumerate(("stage1", "stage2", "stage3")):
+        s_norm = student.stages[i + 1][0].norms[0] if i < 2 else student.head[0]
+        t_norm = teacher.stages[i + 1][0].norms[0] if i < 2 else teacher.head[0]
+        s_map = to_np(s_out[1][name]).astype("float64")
+        s_map = (np_batch_norm_training(s_map, to_np(s_norm.gamma), to_np(s_norm.beta)) if i < 2
+                 else np_inference_norm(s_map, s_norm))
+        expected = expected + 2.0 ** (i - 2) * 3e-3 * np_boundary(s_map, np_inference_norm(to_np(t_out[1][name]), t_norm))
+    got = term.boundary_loss((s_out[0], s_out[1]), (t_out[0], t_out[1]), training=True)
+    np.testing.assert_allclose(to_np(got), expected, rtol=2e-4)
+    vgg = kd.Distiller(student=kd.models.vgg(8, CLASSES), teacher=kd.models.vgg(8, CLASSES), losses=[AB()])
+    assert vgg.terms[0].pairs == [(f"stage{i}_preact",) * 2 for i in (2, 3, 4, 5)]
+
+
+def test_the_connectors_are_held_in_distillation():
+    """The code's distillation optimizer leaves the connectors out: the stage trains them, fit does not."""
+    student, teacher = kd.models.wide_resnet(10, 1, CLASSES), kd.models.wide_resnet(10, 2, CLASSES)
+    distiller = kd.Distiller(student=student, teacher=teacher, losses=[AB(weight=1.0)])
+    connectors = {id(w) for chain in distiller.terms[0].connectors.values() for layer in chain for w in layer.trainable_weights}
+    assert connectors and not connectors & {id(v) for v in distiller.trainable_variables}
+    assert connectors <= {id(v) for v in distiller.init_stage().trainable_variables}

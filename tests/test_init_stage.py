@@ -76,3 +76,32 @@ def test_bad_stages():
     assert [term.name for term in stage.staged_terms] == ["fsp"]
     with pytest.raises(ValueError, match="optimizer only. Received: metrics="):
         stage.compile("sgd", metrics=["accuracy"])
+
+
+def test_fitnets_first_stage_trains_up_to_the_guided_layer(rng):
+    """romero2015's stage 1: the adapter and the student's layers up to the hint tap, nothing deeper."""
+    student, teacher = networks()
+    hint = kd.losses.FeatureHint(taps=["stage1"])
+    stage = kd.Distiller(student=student, teacher=teacher, losses=[hint]).init_stage()
+    stage.compile(keras.optimizers.SGD(0.05))
+    before = snapshot(student)
+    x, _ = image_batch(rng)
+    stage.fit(x, batch_size=8, verbose=0)
+    changed = moved(before, student)
+    guided = {w.path for layer in list(student.stem) + student.stages[0] for w in layer.weights}
+    assert changed and changed <= guided
+    assert {id(v) for v in stage.trainable_variables} == (
+        {id(w) for layer in list(student.stem) + student.stages[0] for w in layer.trainable_weights}
+        | {id(w) for adapter in hint.adapters.values() for w in adapter.trainable_weights})
+
+
+def test_a_functional_students_stage_trains_its_layers_up_to_the_tap(rng):
+    inputs = keras.Input(SHAPE)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="early")(inputs)
+    y = keras.layers.Conv2D(4, 3, padding="same", name="late")(x)
+    logits = keras.layers.Dense(CLASSES, name="classifier")(keras.layers.GlobalAveragePooling2D()(y))
+    student = keras.Model(inputs, logits)
+    _, teacher = networks()
+    hint = kd.losses.FeatureHint(taps={"early": "stage1"})
+    stage = kd.Distiller(student=student, teacher=teacher, losses=[hint]).init_stage()
+    assert {v.path for v in stage.trainable_variables} == {"early/kernel", "early/bias", "adapter_early/kernel"}

@@ -9,7 +9,8 @@ import pytest
 
 import keras_kd as kd
 from keras_kd.distillers.taps import TapExtractor
-from keras_kd.losses.ofd import OFD, default_stages, ofd_margin, ofd_margins, partial_l2
+from keras_kd.losses.ofd import OFD, ofd_margin, ofd_margins, partial_l2
+from keras_kd.models.pre_relu import pre_relu_stages
 from tests.helpers import CLASSES, SHAPE, to_np
 
 EPS = 1e-5  # every batch norm's epsilon, as torch's
@@ -258,8 +259,8 @@ def test_stages_pair_from_the_deepest():
     imagenet = kd.models.ResidualNetwork(stage_widths=(16, 16, 32, 64), stage_sizes=(1,) * 4, num_classes=CLASSES,
                                          stem_filters=16, preactivation=False, stem="imagenet",
                                          input_shape=(32, 32, 3))
-    assert default_stages(imagenet) == ["stage2", "stage3", "stage4"]  # the code's ImageNet ResNet
-    assert default_stages(teacher) == ["stage1", "stage2", "stage3"]
+    assert pre_relu_stages(imagenet) == ["stage2", "stage3", "stage4"]  # the code's ImageNet ResNet
+    assert pre_relu_stages(teacher) == ["stage1", "stage2", "stage3"]
 
 
 # training, saving

@@ -5,11 +5,14 @@ The authors' code of the CRD benchmark (RepDistiller, tian2020, ``train_student.
 initialization stage with its own SGD (momentum 0.9, weight decay 5e-4 added to the gradient) at a
 *constant* learning rate: the run's learning rate, 0.01 for FT on the CIFAR ResNets and WRNs.
 There the loss is the method's alone (no cross-entropy): AB (heo2019a) trains its connectors and
-the student's feature modules, FSP (yim2017) the student's feature modules, FT (kim2018) its
+the student's feature modules (stem and stages: not the head's batch norm or classifier), FSP
+(yim2017) the student's feature modules, FT (kim2018) its
 paraphraser (the student does not run). The teacher runs in inference mode; the trained modules in
 training mode (their batch norm statistics move: ``init_modules.train()`` comes after
-``model_s.eval()``). The student's classifier is not in the stage's optimizer, so weight decay
-leaves it alone; here it is left out of ``trainable_variables``.
+``model_s.eval()``); the student's layers the stage does not train keep their batch norm statistics
+(the code's head in ``eval()``; FitNets' first stage does not run the layers beyond the guided one).
+Those layers are not in the stage's optimizer, so weight decay leaves them alone; here they are left
+out of ``trainable_variables``.
 
 Usage::
 
@@ -24,11 +27,21 @@ The stage shares the distiller's networks and terms (the same variables): what i
 distiller starts from. It saves and loads as a ``.keras`` file holding its distiller.
 """
 
+from keras import ops
+
 from keras_kd.api import deserialize_fields, register, serialize
 from keras_kd.distillers.base import Trainer, split_inputs
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.losses.supervised import weighted_mean
 from keras_kd.losses.term import Step
+
+
+def untrained_state(student, trained):
+    """The non-trainable variables (batch norm statistics) of the student's layers (``student.layers``) of
+    which the stage trains no weight (``trained``: ``{id: variable}``): FitNets' stage does not run the
+    layers beyond the guided one, so their statistics do not move."""
+    return [v for layer in student.layers if not any(id(w) in trained for w in layer.trainable_weights)
+            for v in layer.non_trainable_weights]
 
 
 @register
@@ -37,7 +50,8 @@ class InitStage(Trainer):
 
     The loss is the sum of those terms' ``init_parts`` (logged as ``<term>_<part>``) plus the
     regularization of the student when the stage trains it; ``trainable_variables`` are the union
-    of the terms' ``init_variables``. Labels may be given and are not read. ``evaluate`` reports the
+    of the terms' ``init_variables``. Labels may be given; the stage's losses do not read them (a
+    ``MultiTeacherDistiller`` picking a teacher per example does). ``evaluate`` reports the
     stage's loss on the data, the student in inference mode.
 
     Args:
@@ -67,6 +81,7 @@ class InitStage(Trainer):
         self.trained = list(trained.values())
         student_ids = {id(v) for v in distiller.student.weights}
         self.trains_student = any(id(v) in student_ids for v in self.trained)
+        self.kept_state = untrained_state(distiller.student, trained)
         self.track_parts([f"{term.name}_{part}" for term in staged for part in term.init_part_names])
         self.built = True
 
@@ -91,7 +106,12 @@ class InitStage(Trainer):
     def call(self, inputs, training=None):
         images, index = split_inputs(inputs) if self.takes_index else (inputs, None)
         teachers = self.distiller.run_teachers(images)
-        student = self.distiller.student_taps(images, training=bool(training)) if self.reads_student else None
+        student = None
+        if self.reads_student:
+            kept = [ops.copy(v.value) for v in self.kept_state]  # a copy: torch's batch norm updates in place
+            student = self.distiller.student_taps(images, training=bool(training))
+            for variable, value in zip(self.kept_state, kept):  # layers the stage does not train keep their state
+                variable.assign(value)
         return {"student": student, "teacher": teachers}
 
     def loss_parts(self, x, y, y_pred, sample_weight):

@@ -9,9 +9,10 @@ consecutive taps (default: the stem's output and every stage output both network
 code's ``feat[:-1]``), the loss sums over the matrices ``mean over (c1, c2) of (G_s - G_t)^2``; the
 student's and teacher's taps need equal channels (the code raises otherwise). The paper weighs
 matrices equally and sums the squared L2 norms; the code's mean over the matrix entries is followed
-here, its published numbers coming from it.
+here, its published numbers coming from it. On WRNs the code's last map is taken after the network's
+final BN-ReLU (its ``feat[3]``), here before it (the stage output ``stage3``).
 
-The loss trains the student's layers but its classifier in the initialization stage
+The loss trains the student's feature layers (stem and stages) in the initialization stage
 (``Distiller.init_stage()``; the code's 30 epochs); in distillation the code's FSP loss is 0 ("can
 also add loss to this stage"), so ``weight`` defaults to 0: cross-entropy alone.
 """
@@ -22,7 +23,7 @@ from keras_kd.losses.feature_term import FeatureTerm, stem_and_stages
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import zero_per_example
 from keras_kd.losses.vid import pool_to
-from keras_kd.models.classifier import feature_variables
+from keras_kd.models.subnetworks import feature_variables
 from keras_kd.validation import check_non_negative
 
 

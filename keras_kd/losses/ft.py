@@ -16,6 +16,9 @@ On one tap pair (default: the last ``stage<N>`` both networks have, the code's `
   smaller, ``factor(f) = L2-normalize(flatten(mean over channels of f^p1))`` and the loss is the
   mean over positions of ``|factor_s - factor_t|^p2``, ``p1 = 2``, ``p2 = 1`` (the paper's L1), weight
   200 beside the cross-entropy 1 (the code's ``scripts/run_cifar_distill.sh``).
+
+On WRNs the code's ``feat[-2]`` is taken after the network's final BN-ReLU; here the default tap is the
+last stage's output, before it.
 """
 
 from keras import layers, ops

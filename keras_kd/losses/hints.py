@@ -1,10 +1,19 @@
-"""FitNets hints (Romero et al. 2015, romero2015): regression of teacher feature maps."""
+"""FitNets hints (Romero et al. 2015, romero2015): regression of teacher feature maps.
+
+FitNets trains in two stages: "we first train the FitNet up to the guided layer ... using the hint-based
+loss, then the whole FitNet with KD" (romero2015 §2.2 and Algorithm 1: ``W_Guided, W_r`` minimize
+``L_HT``, then ``W_S`` minimizes ``L_KD``). ``Distiller.init_stage()`` is that first stage: the term's
+adapters and the student's layers up to the tapped ones, on the hint loss alone. The CRD benchmark's
+code (RepDistiller) runs no such stage: it adds the hint, weight 100, to the cross-entropy throughout,
+which the term does by default (``fit`` without a stage).
+"""
 
 import keras
 from keras import ops
 
 from keras_kd.losses.feature_term import FeatureTerm
 from keras_kd.losses.registry import term
+from keras_kd.models.subnetworks import variables_up_to
 from keras_kd.validation import check_non_negative
 
 
@@ -23,6 +32,7 @@ class FeatureHint(FeatureTerm):
     """
 
     default_name = "hint"
+    init_part_names = ("loss",)
 
     def __init__(self, weight=1.0, taps=None, **kwargs):
         super().__init__(taps=taps, **kwargs)
@@ -41,7 +51,20 @@ class FeatureHint(FeatureTerm):
                 adapter.build(s_shape)
                 self.adapters[student_tap] = adapter
 
+    def init_parts(self, step):
+        """FitNets' stage 1 on the hint loss alone, unweighted (``weight`` is the distillation stage's)."""
+        return {"loss": self.hint_loss(step.student, step.teacher)}
+
+    def init_variables(self, student):
+        """FitNets' stage 1: the adapters and the student's layers up to the tapped ones (romero2015)."""
+        adapters = [w for adapter in self.adapters.values() for w in adapter.trainable_weights]
+        return adapters + variables_up_to(student, [student_tap for student_tap, _ in self.pairs])
+
     def per_example(self, student, teacher, y):
+        return self.weight * self.hint_loss(student, teacher)
+
+    def hint_loss(self, student, teacher):
+        """Per example: the sum over the tap pairs of ``mean (r(s) - t)^2``."""
         total = 0.0
         for student_tap, teacher_tap in self.pairs:
             s = student[1][student_tap]
@@ -50,7 +73,7 @@ class FeatureHint(FeatureTerm):
             t = ops.stop_gradient(ops.cast(teacher[1][teacher_tap], "float32"))
             diff = ops.square(ops.cast(s, "float32") - t)
             total = total + ops.mean(ops.reshape(diff, (ops.shape(diff)[0], -1)), axis=-1)
-        return self.weight * total
+        return total
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight}

@@ -65,8 +65,8 @@ from keras_kd.layers.chain import build_chain
 from keras_kd.layers.residual_block import batch_norm
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import DistillationTerm
+from keras_kd.models.pre_relu import Site, pre_relu_sites, pre_relu_stages
 from keras_kd.models.resnet import ResidualNetwork
-from keras_kd.models.staged import preact_tap
 from keras_kd.models.vgg import VGG
 from keras_kd.validation import check_int, check_non_negative
 
@@ -115,43 +115,6 @@ def partial_l2(student, teacher, margin):
     return ops.sum(ops.reshape(loss, (ops.shape(loss)[0], -1)), axis=-1)
 
 
-class Site:
-    """One OFD position of a network: the tap to read, the batch norm to apply to it (``None``: the tap is
-    already before the ReLU; the network's own layer), and the batch norm whose weights give the margins.
-
-    A plain object, so that a term holding it does not track (and save) the network's layers."""
-
-    __slots__ = ("tap", "apply", "norm")
-
-    def __init__(self, tap, apply, norm):
-        self.tap, self.apply, self.norm = tap, apply, norm
-
-
-def ofd_sites(model):
-    """``{stage name: Site}`` for every stage of a zoo ``ResidualNetwork`` or ``VGG`` (see the module
-    docstring); raises ValueError naming the model for any other network."""
-    if isinstance(model, ResidualNetwork) and model.preactivation:
-        nexts = [stage[0].norms[0] for stage in model.stages[1:]] + [model.head[0]]
-        return {name: Site(name, norm, norm) for name, norm in zip(model.stage_names, nexts)}
-    if isinstance(model, ResidualNetwork):
-        return {name: Site(preact_tap(name), None, stage[-1].norms[-1])
-                for name, stage in zip(model.stage_names, model.stages)}
-    if isinstance(model, VGG):
-        return {name: Site(preact_tap(name), None, stage[-1].norm)
-                for name, stage in zip(model.stage_names, model.stages)}
-    raise ValueError(
-        "OFD finds the batch norm before each stage's ReLU in keras_kd's ResidualNetwork and VGG models only. "
-        f"Received: a {type(model).__name__} ({getattr(model, 'name', model)!r})")
-
-
-def default_stages(model):
-    """The stages OFD distils by default (the code's ``get_stage_channels()[1:]``): all, but the first of a
-    VGG and of an ImageNet-stem ResNet."""
-    names = list(ofd_sites(model))
-    first_left_out = isinstance(model, VGG) or getattr(model, "stem_kind", None) == "imagenet"
-    return names[1:] if first_left_out else names
-
-
 def norm_margins(norm):
     """``ofd_margin`` of a batch norm's ``gamma`` (std) and ``beta`` (mean); 1 and 0 where it has none."""
     channels = norm.moving_mean.shape[-1]
@@ -163,7 +126,7 @@ def norm_margins(norm):
 def ofd_margins(model):
     """``{stage name: margins}`` (float64 numpy, one per channel) of every stage of a zoo ``ResidualNetwork``
     or ``VGG``, from the batch norm before the stage's ReLU."""
-    return {name: norm_margins(site.norm) for name, site in ofd_sites(model).items()}
+    return {name: norm_margins(site.norm) for name, site in pre_relu_sites(model).items()}
 
 
 def check_taps(taps):
@@ -304,12 +267,12 @@ class OFD(DistillationTerm):
                     f"{type(model).__name__} ({model.name!r}): name the taps, taps={{student tap: teacher tap}}"
                     + (" and the teacher's margins, margins=[...]" if side == "teacher" else "")
                     + ". Received: taps=None")
-            sites = ofd_sites(model)
-            return [sites[name] for name in default_stages(model)]
+            sites = pre_relu_sites(model)
+            return [sites[name] for name in pre_relu_stages(model)]
         names = [pair[position] for pair in self.tap_pairs]
         if not readable:
             return [Site(name, None, None) for name in names]
-        sites = ofd_sites(model)
+        sites = pre_relu_sites(model)
         unknown = [name for name in names if name not in sites]
         if unknown:
             raise ValueError(f"On the {side} ({type(model).__name__} {model.name!r}) OFD taps are stage names "
