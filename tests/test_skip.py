@@ -123,3 +123,16 @@ def test_branch_scales_reach_each_block_and_need_one_entry_per_block(rng):
     assert not np.allclose(to_np(net(x, training=False, branch_scales=[None, None, 3.0])), to_np(ones))
     with pytest.raises(ValueError, match=re.escape("`branch_scales` needs one entry per block (3)")):
         net(x, branch_scales=[2.0])
+
+
+
+def test_mask_mode_skips_without_moving_bn_statistics_on_every_backend(rng):
+    """Mask mode (JAX's default, a choice elsewhere) restores a copy of the statistics: torch's and TensorFlow's
+    batch norms update them in place, so restoring the variables' own values kept the update."""
+    x = rng.standard_normal((4, 8, 8, 8)).astype("float32") + 3.0
+    block = SwitchableResidualBlock(8, block="G(2)", skip_mode="mask")
+    block.build(x.shape)
+    before = [to_np(v) for v in block.non_trainable_variables]
+    np.testing.assert_array_equal(to_np(block(x, training=True, gate=ops.convert_to_tensor(False))), x)
+    for old, variable in zip(before, block.non_trainable_variables):
+        np.testing.assert_array_equal(to_np(variable), old)

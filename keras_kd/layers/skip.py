@@ -56,7 +56,7 @@ def gated(run_block, x, gate, state, mode=None):
     gate = ops.cast(ops.reshape(gate, ()), "bool")
     if resolve_mode(mode) == "cond":
         return ops.cond(gate, run_block, lambda: x)
-    before = [ops.convert_to_tensor(v.value) for v in state]
+    before = [ops.copy(v.value) for v in state]  # a copy: torch's batch norm updates its statistics in place
     y = run_block()
     for variable, old in zip(state, before):
         variable.assign(ops.where(gate, variable.value, old))
