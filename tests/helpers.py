@@ -351,6 +351,19 @@ def np_batch_norm_training(x, gamma, beta, eps=1e-5):
     return gamma * (x - mean) / np.sqrt(var + eps) + beta
 
 
+def np_batch_norm_inference(x, gamma, beta, mean, var, eps=1e-5):
+    """Batch norm in inference mode: the moving mean and variance."""
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def np_pool(x, height, width=None):
+    """torch's ``adaptive_avg_pool2d`` of NHWC ``x`` to ``height`` x ``width`` (``width`` defaults to
+    ``height``) where the sizes divide the map's."""
+    width = height if width is None else width
+    n, h, w, c = x.shape
+    return x.reshape(n, height, h // height, width, w // width, c).mean(axis=(2, 4))
+
+
 def randomize_weights(layers_, rng, scale=0.3):
     """Assigns every weight of ``layers_`` standard normal values times ``scale`` (batch norm's
     variance: their absolute values); returns ``{weight path: array}``."""

@@ -5,8 +5,8 @@ import pytest
 
 import keras_kd as kd
 from keras_kd.losses.ab import AB, activation_boundary_loss
-from tests.helpers import (CLASSES, np_batch_norm_training, np_conv2d, np_conv_transpose2d, randomize_weights,
-                           to_np)
+from tests.helpers import (CLASSES, np_batch_norm_inference, np_batch_norm_training, np_conv2d, np_conv_transpose2d,
+                           randomize_weights, to_np)
 
 
 def np_boundary(s, t, margin=1.0):
@@ -93,8 +93,8 @@ def test_get_config_round_trips():
 
 
 def np_inference_norm(x, norm):
-    return ((x - to_np(norm.moving_mean)) / np.sqrt(to_np(norm.moving_variance) + norm.epsilon) * to_np(norm.gamma)
-            + to_np(norm.beta))
+    return np_batch_norm_inference(x, *(to_np(w) for w in (norm.gamma, norm.beta, norm.moving_mean,
+                                                           norm.moving_variance)), eps=norm.epsilon)
 
 
 def test_a_wrn_reads_each_stage_through_the_next_batch_norm(rng):

@@ -5,12 +5,7 @@ import pytest
 
 import keras_kd as kd
 from keras_kd.losses.fsp import FSP, fsp_loss, fsp_matrix
-from tests.helpers import CLASSES, to_np
-
-
-def np_pool(x, size):
-    ratio = x.shape[1] // size
-    return x.reshape(len(x), size, ratio, size, ratio, -1).mean(axis=(2, 4))
+from tests.helpers import CLASSES, np_pool, to_np
 
 
 def np_fsp(bottom, top):

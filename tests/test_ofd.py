@@ -11,7 +11,7 @@ import keras_kd as kd
 from keras_kd.distillers.taps import TapExtractor
 from keras_kd.losses.ofd import OFD, ofd_margin, ofd_margins, partial_l2
 from keras_kd.models.pre_relu import pre_relu_stages
-from tests.helpers import CLASSES, SHAPE, to_np
+from tests.helpers import CLASSES, SHAPE, np_batch_norm_inference, np_batch_norm_training, np_pool, to_np
 
 EPS = 1e-5  # every batch norm's epsilon, as torch's
 
@@ -33,15 +33,6 @@ def np_margin(gamma, beta):
     return np.array(out)
 
 
-def np_bn_train(x, gamma, beta):
-    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
-    return (x - mean) / np.sqrt(var + EPS) * gamma + beta
-
-
-def np_bn_infer(x, gamma, beta, mean, var):
-    return (x - mean) / np.sqrt(var + EPS) * gamma + beta
-
-
 def np_feat_loss(source, target, margin):
     """mdistiller's ``feat_loss`` (three masked cases) summed over (H, W, C), per example."""
     loss = ((source - margin) ** 2 * ((source > margin) & (target <= margin))
@@ -50,18 +41,13 @@ def np_feat_loss(source, target, margin):
     return loss.reshape(len(loss), -1).sum(axis=1)
 
 
-def np_pool(t, height, width):
-    n, h, w, c = t.shape
-    return t.reshape(n, height, h // height, width, w // width, c).mean(axis=(2, 4))
-
-
 def np_ofd(student_maps, teacher_maps, kernels, connector_bns, margins, weight):
     """Per example: the connectors (1x1 conv, batch norm with batch statistics), the pooled teacher,
     ``feat_loss / 2^(n-i-1)`` summed over the stages, times ``weight``; and the code's scalar."""
     count, per_example, scalar = len(student_maps), 0.0, 0.0
     for i, (s, t, kernel, (gamma, beta), margin) in enumerate(
             zip(student_maps, teacher_maps, kernels, connector_bns, margins)):
-        s = np_bn_train(s.astype("float64") @ kernel[0, 0].astype("float64"), gamma, beta)
+        s = np_batch_norm_training(s.astype("float64") @ kernel[0, 0].astype("float64"), gamma, beta)
         t = np_pool(t.astype("float64"), s.shape[1], s.shape[2])
         loss = np_feat_loss(s, t, margin.reshape(1, 1, 1, -1))
         per_example = per_example + loss / 2 ** (count - i - 1)
@@ -142,8 +128,8 @@ def test_the_term_equals_the_codes_forward_on_fixed_weights(rng, kind, scale):
     s_norms, t_norms = norms_before_relu(student), norms_before_relu(teacher)
     margins = [np_margin(*bn_weights(norm)[:2]) for norm in t_norms]
     if preact:
-        s_maps = [np_bn_train(m.astype("float64"), *bn_weights(n)[:2]) for m, n in zip(s_maps, s_norms)]
-        t_maps = [np_bn_infer(m.astype("float64"), *bn_weights(n)) for m, n in zip(t_maps, t_norms)]
+        s_maps = [np_batch_norm_training(m.astype("float64"), *bn_weights(n)[:2]) for m, n in zip(s_maps, s_norms)]
+        t_maps = [np_batch_norm_inference(m.astype("float64"), *bn_weights(n)) for m, n in zip(t_maps, t_norms)]
     want, scalar = np_ofd(s_maps, t_maps, kernels, connector_bns, margins, 0.5)
     assert want.min() > 0
     np.testing.assert_allclose(got, want, rtol=2e-4)

@@ -8,9 +8,9 @@ import pytest
 
 import keras_kd as kd
 from keras_kd.losses.reviewkd import ReviewKD, hcl_loss, hcl_per_example, nearest_resize
-from tests.helpers import CLASSES, TrainableFeatures, resnet8_distiller, to_np
+from tests.helpers import (CLASSES, TrainableFeatures, np_batch_norm_training, np_conv2d, np_pool, resnet8_distiller,
+                           to_np)
 
-EPSILON = 1e-5  # torch's BatchNorm2d
 
 # numpy references of mdistiller's forward, float64, NHWC
 
@@ -22,24 +22,8 @@ def np_nearest(x, size):
 
 
 def np_conv(x, kernel, bias=None):
-    """Stride-1 convolution with zero padding (k - 1) / 2 on each side (torch's padding=1 for 3x3, 0 for 1x1);
-    kernel (kh, kw, in, out)."""
-    kh, kw = kernel.shape[:2]
-    padded = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
-    height, width = x.shape[1:3]
-    out = sum(padded[:, i:i + height, j:j + width] @ kernel[i, j] for i in range(kh) for j in range(kw))
-    return out if bias is None else out + bias
-
-
-def np_batch_norm_train(x, gamma, beta):
-    """BatchNorm2d in train mode: the batch's mean and biased variance per channel."""
-    return (x - x.mean(axis=(0, 1, 2))) / np.sqrt(x.var(axis=(0, 1, 2)) + EPSILON) * gamma + beta
-
-
-def np_pool(x, size):
-    """adaptive_avg_pool2d to size x size where size divides the map's."""
-    n, h, w, c = x.shape
-    return x.reshape(n, size, h // size, size, w // size, c).mean(axis=(2, 4))
+    """Stride-1 convolution with zero padding (k - 1) / 2 on each side (torch's padding=1 for 3x3, 0 for 1x1)."""
+    return np_conv2d(x, kernel, bias, pad=kernel.shape[0] // 2)
 
 
 def np_hcl(student_maps, teacher_maps, per_example=True):
@@ -64,14 +48,14 @@ def np_hcl(student_maps, teacher_maps, per_example=True):
 
 def np_abf(x, residual, p, out_size):
     """mdistiller's ABF.forward: (output, residual for the next level)."""
-    x = np_batch_norm_train(np_conv(x, *p["conv1"]), *p["bn1"])
+    x = np_batch_norm_training(np_conv(x, *p["conv1"]), *p["bn1"])
     if "att" in p:
         residual = np_nearest(residual, x.shape[1])
         z = 1 / (1 + np.exp(-np_conv(np.concatenate([x, residual], axis=-1), *p["att"])))
         x = x * z[..., :1] + residual * z[..., 1:]
     if x.shape[1] != out_size:
         x = np_nearest(x, out_size)
-    return np_batch_norm_train(np_conv(x, *p["conv2"]), *p["bn2"]), x
+    return np_batch_norm_training(np_conv(x, *p["conv2"]), *p["bn2"]), x
 
 
 def np_reviewkd(student_maps, teacher_maps, params):

@@ -34,7 +34,7 @@ from keras_kd.losses.connectors import chain_weights, conv_regressor
 from keras_kd.losses.feature_term import FeatureTerm, preact_stages
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import zero_per_example
-from keras_kd.models.pre_relu import Site, pre_relu_sites, pre_relu_stages
+from keras_kd.models.pre_relu import Site, pre_relu_sites, pre_relu_stages, read_site
 from keras_kd.models.resnet import ResidualNetwork
 from keras_kd.models.subnetworks import feature_variables
 from keras_kd.models.vgg import VGG
@@ -116,11 +116,8 @@ class AB(FeatureTerm):
         """Per example: the weighted sum over the pairs."""
         count, total = len(self.sites), 0.0
         for i, (s_site, t_site) in enumerate(self.sites):
-            s, t = student[1][s_site.tap], teacher[1][t_site.tap]
-            if s_site.apply is not None:
-                s = s_site.apply(s, training=training and not s_site.in_head)
-            if t_site.apply is not None:
-                t = t_site.apply(t, training=False)
+            s = read_site(s_site, student[1], training=training and not s_site.in_head)
+            t = read_site(t_site, teacher[1], training=False)
             if s_site.tap in self.connectors:
                 s = run_chain(self.connectors[s_site.tap], s, training=training)
             total = total + 2.0 ** (i - count + 1) * 3e-3 * activation_boundary_loss(s, t, self.margin)

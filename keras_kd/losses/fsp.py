@@ -22,7 +22,7 @@ from keras import ops
 from keras_kd.losses.feature_term import FeatureTerm, stem_and_stages
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import zero_per_example
-from keras_kd.losses.vid import pool_to
+from keras_kd.losses.pooling import pool_to
 from keras_kd.models.subnetworks import feature_variables
 from keras_kd.validation import check_non_negative
 

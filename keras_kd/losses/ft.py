@@ -29,7 +29,7 @@ from keras_kd.losses.connectors import chain_weights
 from keras_kd.losses.feature_term import FeatureTerm, last_stage
 from keras_kd.losses.norms import l2_normalize
 from keras_kd.losses.registry import term
-from keras_kd.losses.vid import pool_to
+from keras_kd.losses.pooling import pool_to
 from keras_kd.validation import check_non_negative, check_number
 
 

@@ -63,9 +63,10 @@ from keras import ops
 
 from keras_kd.layers.chain import build_chain
 from keras_kd.layers.residual_block import batch_norm
+from keras_kd.losses.pooling import pool_to
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import DistillationTerm
-from keras_kd.models.pre_relu import Site, pre_relu_sites, pre_relu_stages
+from keras_kd.models.pre_relu import Site, pre_relu_sites, pre_relu_stages, read_site
 from keras_kd.models.resnet import ResidualNetwork
 from keras_kd.models.vgg import VGG
 from keras_kd.validation import check_int, check_non_negative
@@ -165,14 +166,6 @@ def check_margins(margins):
                          "list of per-channel numbers, each finite and <= 0 (E[x | x < 0]). "
                          f"Received: margins={margins!r}")
     return checked
-
-
-def pool_to(x, height, width):
-    """``x`` average-pooled by integer ratios to ``height`` x ``width`` (the code's ``adaptive_avg_pool2d``)."""
-    if height is None or width is None:  # sizes unknown when connected: equal (``_check_shapes``)
-        return x
-    ratios = (x.shape[1] // height, x.shape[2] // width)
-    return x if ratios == (1, 1) else ops.average_pool(x, ratios, strides=ratios, padding="valid")
 
 
 @term
@@ -309,14 +302,9 @@ class OFD(DistillationTerm):
     def per_example(self, student, teacher, y):
         count, total = len(self.pairs), 0.0
         for index, ((s_site, t_site), (conv, norm)) in enumerate(zip(self.sites, self.connectors)):
-            s = student[1][s_site.tap]
-            if s_site.apply is not None:  # the student's own batch norm, in training mode as its pass
-                s = s_site.apply(s, training=True)
-            s = norm(conv(s), training=True)
-            t = teacher[1][t_site.tap]
-            if t_site.apply is not None:  # the frozen teacher's batch norm, in inference mode as its pass
-                t = t_site.apply(t, training=False)
-            t = pool_to(ops.cast(t, "float32"), s.shape[1], s.shape[2])
+            # the student's own batch norm in training mode as its pass, the frozen teacher's in inference mode
+            s = norm(conv(read_site(s_site, student[1], training=True)), training=True)
+            t = pool_to(ops.cast(read_site(t_site, teacher[1], training=False), "float32"), s.shape[1], s.shape[2])
             total = total + partial_l2(s, t, self.margins[index]) / 2.0 ** (count - index - 1)
         return self.weight * total
 

@@ -59,7 +59,7 @@ from keras_kd.layers.batch_norm import BatchNormalization
 from keras_kd.layers.residual_block import BN_EPSILON, BN_MOMENTUM
 from keras_kd.losses.registry import term
 from keras_kd.losses.term import DistillationTerm
-from keras_kd.losses.vid import pool_to
+from keras_kd.losses.pooling import pool_to
 from keras_kd.losses.warmup import EpochWarmup
 from keras_kd.models.staged import EMBEDDING, preact_tap
 from keras_kd.validation import check_choice, check_int, check_non_negative

@@ -20,6 +20,7 @@ from keras import ops
 
 from keras_kd.layers.chain import build_chain
 from keras_kd.losses.feature_term import FeatureTerm
+from keras_kd.losses.pooling import pool_to
 from keras_kd.losses.registry import term
 from keras_kd.validation import check_non_negative, check_number
 
@@ -27,12 +28,6 @@ from keras_kd.validation import check_non_negative, check_number
 def inverse_softplus(value):
     """``log(exp(value) - 1)`` without overflow for large values."""
     return value + math.log(-math.expm1(-value))
-
-
-def pool_to(x, size):
-    """``x`` average-pooled to ``size`` x ``size`` by its integer ratio (torch's ``adaptive_avg_pool2d`` there)."""
-    ratio = x.shape[1] // size
-    return x if ratio == 1 else ops.average_pool(x, ratio, strides=ratio, padding="valid")
 
 
 def vid_nll(prediction, target, log_scale, eps=1e-5):

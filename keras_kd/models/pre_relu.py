@@ -48,6 +48,13 @@ def pre_relu_sites(model):
         f"Received: a {type(model).__name__} ({getattr(model, 'name', model)!r})")
 
 
+def read_site(site, taps, training):
+    """The site's features from a network's ``{tap: tensor}``: the tap, through ``site.apply`` (in ``training``
+    mode) where the site has one."""
+    x = taps[site.tap]
+    return x if site.apply is None else site.apply(x, training=training)
+
+
 def pre_relu_stages(model):
     """The stages whose pre-ReLU features the code reads (``preact_feats[1:]``, ``get_stage_channels()[1:]``):
     all, but the first of a VGG (its output is the code's stem feature) and of an ImageNet-stem ResNet."""
