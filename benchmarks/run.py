@@ -27,7 +27,7 @@ from benchmarks import common, machine
 from keras_kd.files import write_json, write_text
 
 SUITES = ("kd_overhead", "backends", "cheap_students", "group_conv", "skip_block",
-          "data_pipeline", "imagenet_pipeline", "gkt_epoch", "reskd_adaptive", "torch_profile", "method_cost")
+          "data_pipeline", "imagenet_pipeline", "gkt_epoch", "reskd_adaptive", "torch_profile", "method_cost", "multi_process")
 # Overrides of each suite's PARAMS defaults for ``benchmarks.run``.
 RUN_PARAMS = {
     "kd_overhead": {"repeats": 5},
@@ -41,6 +41,7 @@ RUN_PARAMS = {
     "reskd_adaptive": {"repeats": 5},
     "torch_profile": {},
     "method_cost": {"repeats": 5},
+    "multi_process": {"repeats": 2},
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 

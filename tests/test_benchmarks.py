@@ -116,3 +116,12 @@ def test_method_cost_report_gives_each_methods_ratio_to_kd():
     text = method_cost.report(results, {"batch": 64, "repeats": 5, "examples": 50000})
     assert "| jax | 200 (±10%) | 220 (±10%) | 300 (±10%) | 210 (±10%) | 1.10 | 1.50 | 1.05 |" in text
     assert "N = 50000 and K = 16384" in text
+
+
+def test_multi_process_report_gives_the_ratio_of_the_setups_and_skips_other_backends():
+    from benchmarks import multi_process
+
+    results = {"tensorflow": None, "jax": {"one_process": timing(400), "two_processes": timing(460)}}
+    text = multi_process.report(results, {"batch": 64, "steps": 20, "repeats": 2})
+    assert "| jax | 400 (±10%) | 460 (±10%) | 1.15 |" in text and "tensorflow" not in text
+    assert "global batch 64" in text and "2 alternated runs of 20 steps" in text

@@ -329,3 +329,74 @@ def test_shared_cifar10_jpegs_load_with_the_usual_labels():
     images, labels = data.load_arrays(SHARED_CIFAR, "test")
     assert images.shape == (10000, 32, 32, 3)
     assert np.bincount(labels).tolist() == [1000] * 10
+
+
+def test_remainder_drop_leaves_out_the_last_incomplete_batch(rng):
+    images, labels = fake_images(rng, 10), np.arange(10) % 3
+    kept = list(data.load((images, labels), "train", batch_size=4, validation_fraction=0, shuffle=False,
+                          augment=False).as_numpy_iterator())
+    dropped = list(data.load((images, labels), "train", batch_size=4, validation_fraction=0, shuffle=False,
+                             augment=False, remainder="drop").as_numpy_iterator())
+    assert [len(b[1]) for b in kept] == [4, 4, 2] and [len(b[1]) for b in dropped] == [4, 4]
+    for (x_kept, y_kept), (x_dropped, y_dropped) in zip(kept, dropped):
+        np.testing.assert_array_equal(x_kept, x_dropped)
+        np.testing.assert_array_equal(y_kept, y_dropped)
+
+
+@pytest.mark.parametrize("image_size", [None, 8])
+def test_remainder_pad_fills_the_last_batch_with_zero_weight_repeats(tmp_path, rng, image_size):
+    """Every batch full, with sample weights: 1 for the real examples, 0 for the repeats of the last batch's
+    own examples that fill it (both pipelines)."""
+    source = {"train": (fake_images(rng, 12), np.arange(12) % 3), "test": (fake_images(rng, 12), np.arange(12) % 3)}
+    if image_size:
+        write_folder(tmp_path / "tree", rng)  # 12 test images
+        source = str(tmp_path / "tree")
+    kept = list(data.load(source, "test", batch_size=5, image_size=image_size).as_numpy_iterator())
+    padded = list(data.load(source, "test", batch_size=5, image_size=image_size,
+                            remainder="pad").as_numpy_iterator())
+    assert [len(b[1]) for b in kept] == [5, 5, 2] and [len(b[1]) for b in padded] == [5, 5, 5]
+    for (x, y), (x_pad, y_pad, weights) in zip(kept, padded):
+        rows = np.arange(5) % len(y)
+        np.testing.assert_array_equal(x_pad, x[rows])
+        np.testing.assert_array_equal(y_pad, y[rows])
+        np.testing.assert_allclose(weights, np.where(np.arange(5) < len(y), 15 / 12, 0.0), rtol=1e-6)
+    assert padded[0][2].dtype == np.float32
+
+
+def test_several_processes_default_to_full_batches(monkeypatch, rng):
+    """In a multi-process job: train drops, evaluation pads, and a smaller last batch is refused."""
+    from keras_kd.data import batching
+
+    monkeypatch.setattr(batching, "process_count", lambda: 2)
+    source = {"train": (fake_images(rng, 10), np.arange(10) % 3), "test": (fake_images(rng, 6), np.arange(6) % 3)}
+    train = list(data.load(source, "train", batch_size=4, validation_fraction=0).as_numpy_iterator())
+    test = list(data.load(source, "test", batch_size=4).as_numpy_iterator())
+    assert [len(b[1]) for b in train] == [4, 4] and all(len(b) == 2 for b in train)
+    assert [len(b[1]) for b in test] == [4, 4] and [list(b[2] > 0) for b in test] == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    with pytest.raises(ValueError, match="remainder='keep' leaves the 2 processes"):
+        data.load(source, "test", batch_size=4, remainder="keep")
+    monkeypatch.setattr(batching, "process_count", lambda: 1)
+    assert [len(b[1]) for b in data.load(source, "test", batch_size=4).as_numpy_iterator()] == [4, 2]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"remainder": "last"}, "remainder='last'"),
+    ({"remainder": "pad"}, "remainder='pad', split='train'"),
+])
+def test_bad_remainders_name_the_value(rng, kwargs, message):
+    with pytest.raises(ValueError, match=__import__("re").escape(message)):
+        data.load((fake_images(rng, 6), np.arange(6) % 3), "train", batch_size=4, **kwargs)
+
+
+def test_padded_evaluation_weighs_the_real_examples_only(rng):
+    """evaluate on a padded split equals evaluate on the real examples: the loss, and the accuracy compiled as
+    a weighted metric."""
+    import keras
+
+    source = {"train": (fake_images(rng, 10), np.arange(10) % 3), "test": (fake_images(rng, 10), np.arange(10) % 3)}
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), weighted_metrics=["accuracy"])
+    plain = model.evaluate(data.load(source, "test", batch_size=4), verbose=0, return_dict=True)
+    padded = model.evaluate(data.load(source, "test", batch_size=4, remainder="pad"), verbose=0, return_dict=True)
+    assert padded == pytest.approx(plain, rel=1e-5)

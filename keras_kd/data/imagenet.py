@@ -18,6 +18,7 @@ torchvision center-crops the largest box of a clamped ratio and this pipeline ta
 JPEGs decode only the crop window. Crops and flips are seeded per example and re-drawn every epoch.
 """
 
+from keras_kd.data.batching import batch_examples
 from keras_kd.data.seeded import seeded_map
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -66,7 +67,7 @@ def resize_and_center_crop(data, size):
     return tf.slice(image, [top, left, 0], [size, size, 3])
 
 
-def pipeline(items, labels, batch_size, image_size, augment, shuffle, seed, with_index):
+def pipeline(items, labels, batch_size, image_size, augment, shuffle, seed, with_index, remainder):
     """A batched ``tf.data.Dataset`` of ``items`` (file paths or encoded images) and ``labels``, decoded and
     transformed per example (see the module docstring)."""
     import tensorflow as tf
@@ -85,4 +86,5 @@ def pipeline(items, labels, batch_size, image_size, augment, shuffle, seed, with
         image = tf.ensure_shape((image - mean) / std, (image_size, image_size, 3))
         return ((image, index) if with_index else image), label
 
-    return seeded_map(list(items), labels, prepare, shuffle, seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = seeded_map(list(items), labels, prepare, shuffle, seed)
+    return batch_examples(dataset, batch_size, remainder, len(labels)).prefetch(tf.data.AUTOTUNE)

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from keras_kd.data import imagenet
+from keras_kd.data.batching import batch_examples, resolve_remainder
 from keras_kd.data.seeded import seeded_map
 from keras_kd.data.sources import describe_value, is_idx_directory, list_examples, read_source, tfds_split_sizes
 from keras_kd.validation import check_choice, check_int, check_number
@@ -147,12 +148,12 @@ def resize_batches(dataset, sizes, seed):
     table = tf.constant(sizes, tf.int32)
 
     def resize(batch, batch_seed):
-        features, labels = batch
+        features, labels, *weights = batch
         images = features[0] if isinstance(features, tuple) else features
         draw = tf.random.experimental.stateless_fold_in(batch_seed, _SCALE_STREAM)
         size = table[tf.random.stateless_uniform([], draw, 0, len(sizes), tf.int32)]
         images = tf.raw_ops.ResizeBilinear(images=images, size=size, align_corners=True, half_pixel_centers=False)
-        return ((images,) + features[1:] if isinstance(features, tuple) else images), labels
+        return (((images,) + features[1:] if isinstance(features, tuple) else images), labels, *weights)
 
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     return tf.data.Dataset.zip((dataset, seeds)).map(resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -173,6 +174,7 @@ def load(
     data_dir=None,
     download=False,
     image_size=None,
+    remainder=None,
 ):
     """A batched ``tf.data.Dataset`` of ``(images, labels)`` for ``split``.
 
@@ -181,7 +183,8 @@ def load(
             numpy arrays (see ``keras_kd.data.sources``), or with ``image_size=`` a listing
             ``{split: (paths or encoded images, labels)}`` (``list_split``).
         split: ``"train"``, ``"validation"`` (carved from train) or ``"test"``.
-        batch_size: examples per batch (the last batch may be smaller).
+        batch_size: examples per batch (the global batch under data parallelism); the last may be smaller
+            (``remainder``).
         augment: pad/crop/flip augmentation; default on for ``"train"`` only.
         shuffle: reshuffle every epoch; default on for ``"train"`` only.
         validation_fraction: share of the training data held out.
@@ -199,10 +202,21 @@ def load(
             (``keras_kd.data.imagenet``: RandomResizedCrop and flip for ``"train"``, resize and center
             crop otherwise; ImageNet's normalization; ``pad``, ``pad_mode`` and ``random_scale`` do not
             apply).
+        remainder: the examples after the last full batch (``keras_kd.data.batching``): ``"keep"`` (a
+            smaller last batch), ``"drop"``, or, for ``"validation"`` and ``"test"``, ``"pad"`` (filled
+            up with zero-weight repeats; every batch then has sample weights: evaluate with
+            ``weighted_metrics``). Default ``"keep"`` in one process; in a multi-process job
+            (``keras.distribution.initialize``), where every batch must be full, ``"drop"`` for
+            ``"train"`` and ``"pad"`` for the other splits.
+
+    Shuffling and augmentation draw from ``seed`` and TensorFlow's global seed
+    (``keras.utils.set_random_seed``), as every seeded tf.data op does. ``keras.distribution.initialize``
+    sets a global seed shared by the processes, drawn at random, when none is set: call
+    ``keras.utils.set_random_seed`` before it for the same order in every run (and as one process).
 
     Returns:
         ``tf.data.Dataset`` of float32 normalized images (n, h, w, c) and
-        int64 labels, prefetched.
+        int64 labels (and float32 sample weights with ``remainder="pad"``), prefetched.
 
     Example:
 
@@ -216,11 +230,13 @@ def load(
     scales = check_scales(random_scale)
     augment = split == "train" if augment is None else augment
     shuffle = split == "train" if shuffle is None else shuffle
+    remainder = resolve_remainder(remainder, split)
     if image_size is not None:
         image_size = check_int(image_size, "image_size")
         _check(not scales, f"random_scale applies to image_size=None only. Received: random_scale={random_scale!r}")
         items, labels = list_split(source, split, validation_fraction, seed, data_dir, download)
-        return imagenet.pipeline(items, labels, batch_size, image_size, augment, shuffle, seed, with_index)
+        return imagenet.pipeline(items, labels, batch_size, image_size, augment, shuffle, seed, with_index,
+                                 remainder)
     images, labels = load_arrays(source, split, validation_fraction, seed, data_dir, download)
     if split == "train":
         mean, std = channel_statistics(images)
@@ -244,7 +260,7 @@ def load(
         return features, label
 
     dataset = seeded_map(images, labels, prepare, shuffle, seed)
-    dataset = dataset.batch(batch_size)
+    dataset = batch_examples(dataset, batch_size, remainder, len(labels))
     if augment and scales:
         dataset = resize_batches(dataset, scaled_sizes(height, width, scales), seed)
     return dataset.prefetch(tf.data.AUTOTUNE)

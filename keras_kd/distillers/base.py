@@ -201,20 +201,23 @@ class Trainer(RoleSummary, FitChecks, TrainingLogs, keras.Model):
         """Sum of the regularization losses of ``networks`` (default: the trained ones)."""
         return sum((regularization_loss(n) for n in networks or self.trained_networks()), 0.0)
 
-    def add_parts(self, parts):
-        """Logs each ``{part: (value, weight)}`` that has a tracker (``track_parts``)
-        and returns their weighted sum."""
-        total = 0.0
+    def add_parts(self, parts, batch):
+        """Logs each ``{part: (value, weight)}`` that has a tracker (``track_parts``), weighing the batch by
+        its size as Keras' loss tracker does (the epoch's value is the mean over examples, also with a
+        smaller or zero-weight-padded last batch: ``keras_kd.data.batching``), and returns their weighted
+        sum. ``batch``: a tensor with the batch axis first."""
+        total, examples = 0.0, keras.ops.shape(batch)[0]
         for name, (value, weight) in parts.items():
             if name in self.part_trackers:
-                self.part_trackers[name].update_state(value)
+                self.part_trackers[name].update_state(value, sample_weight=examples)
             total = total + weight * value
         return total
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The batch loss, each replica's share of it under ``tf.distribute`` (``replica_share``)."""
         if training or self.parts_in_evaluation:
-            return replica_share(self.add_parts(self.loss_parts(x, y, y_pred, sample_weight)) + self.regularization())
+            parts = self.loss_parts(x, y, y_pred, sample_weight)
+            return replica_share(self.add_parts(parts, keras.tree.flatten(x)[0]) + self.regularization())
         logits = self.metric_logits(y_pred)
         supervised = 0.0 if y is None else self.supervised_loss(y, logits, sample_weight)
         return replica_share(supervised + self.regularization())

@@ -127,6 +127,26 @@ def by_keyword(method, args, kwargs):
     return {name: value for name, value in bound.arguments.items() if name not in leading}
 
 
+def check_distribution(model):
+    """Raises RuntimeError for a TensorFlow multi-worker strategy of several workers, which Keras 3's
+    ``fit`` does not support (it fails converting per-replica values: keras-team/keras issue 20585)."""
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    workers = strategy.cluster_resolver.cluster_spec().as_dict().get("worker", [])
+    if len(workers) > 1:
+        raise RuntimeError(
+            f"{type(model).__name__} was built under tf.distribute.MultiWorkerMirroredStrategy with "
+            f"{len(workers)} workers, which Keras 3's fit does not support on TensorFlow (keras-team/keras "
+            "issue 20585). Train over several processes with JAX: `KERAS_BACKEND=jax python -m "
+            "keras_kd.launch --num_processes N script.py` (README, \"Scaling out\"); on one machine, "
+            "tf.distribute.MirroredStrategy works.")
+
+
 class FitChecks:
     """Mixin: ``fit`` and ``evaluate`` first check their data (and ``fit`` its
     ``validation_data``) against the network named by the class's
@@ -141,6 +161,7 @@ class FitChecks:
         return network[0] if isinstance(network, list) else network
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        check_distribution(self)
         kwargs = by_keyword(keras.Model.fit, args, kwargs)
         network = self._input_network()
         check_fit_data(x, y, network)
@@ -159,6 +180,7 @@ class FitChecks:
             return super().fit(x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        check_distribution(self)
         network = self._input_network()
         check_fit_data(x, y, network)
         checks = batch_checks(network)

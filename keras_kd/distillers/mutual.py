@@ -195,7 +195,8 @@ class MutualDistiller(Trainer):
 
     def peer_loss(self, k, y_pred, y, sample_weight=None):
         """Peer ``k``'s batch loss (CE + peer KL + its regularization), logging its parts."""
-        return self.add_parts(self.peer_parts(k, y_pred, y, sample_weight)) + self.regularization([self.peers[k]])
+        parts = self.peer_parts(k, y_pred, y, sample_weight)
+        return self.add_parts(parts, keras.tree.flatten(y_pred)[0]) + self.regularization([self.peers[k]])
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         y_pred = [z[0] if isinstance(z, (list, tuple)) else z for z in y_pred]

@@ -1,0 +1,67 @@
+"""Trains a keras_kd trainer data-parallel on data from ``keras_kd.data.load`` and saves what it ended with.
+
+    python -m keras_kd.launch --num_processes 2 --seed 0 tests/scripts/multi_process_fit.py distiller OUT
+    KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
+        python tests/scripts/multi_process_fit.py distiller OUT
+
+Under the launcher every process writes ``OUT/process<i>.npz``; alone (one process, its two CPU devices under
+``DataParallel``, seeded 0 as the launcher's ``--seed 0``) it writes ``OUT/process0.npz``. The data have a
+size that is not a multiple of the global batch (train and test): in several processes ``load``'s defaults
+drop the train remainder and pad the test one; alone the script asks for the same explicitly. Saved: the
+trained weights (``w<k>``), the history's losses and validation metrics, and for ``gkt`` its knowledge table
+and exists marks. Trainers: ``distiller`` (KD + AT), ``mutual`` (two peers), ``gkt``.
+"""
+
+import os
+import sys
+
+import keras
+import numpy as np
+
+TRAIN, TEST, BATCH, EPOCHS, CLASSES = 76, 20, 16, 2, 5  # 76 = 4 x 16 + 12; 20 = 16 + 4
+
+
+def arrays():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (TRAIN + TEST, 8, 8, 3), dtype=np.uint8)
+    labels = rng.integers(0, CLASSES, TRAIN + TEST)
+    return {"train": (images[:TRAIN], labels[:TRAIN]), "test": (images[TRAIN:], labels[TRAIN:])}
+
+
+def build(kd, trainer):
+    student = kd.models.wide_resnet(16, 1, CLASSES, input_shape=(8, 8, 3))
+    if trainer == "gkt":
+        return kd.GKT(kd.models.cifar_resnet(14, CLASSES, input_shape=(8, 8, 3)), num_examples=TRAIN, seed=0)
+    teacher = kd.models.wide_resnet(16, 2, CLASSES, input_shape=(8, 8, 3))
+    if trainer == "mutual":
+        return kd.MutualDistiller([student, teacher])
+    return kd.Distiller(student=student, teacher=teacher,
+                        losses=[kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)])
+
+
+def main(trainer, out):
+    alone = "KERAS_DISTRIBUTION_NUM_PROCESSES" not in os.environ
+    if alone:  # the launcher's worker seeds and sets the distribution itself
+        keras.utils.set_random_seed(0)
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
+    import jax
+
+    import keras_kd as kd
+
+    source, with_index = arrays(), trainer == "gkt"
+    train = kd.data.load(source, "train", batch_size=BATCH, validation_fraction=0, with_index=with_index,
+                         remainder="drop" if alone else None)
+    test = kd.data.load(source, "test", batch_size=BATCH, remainder="pad" if alone else None)
+    model = build(kd, trainer)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), weighted_metrics=["accuracy"])
+    history = model.fit(train, epochs=EPOCHS, validation_data=None if with_index else test, verbose=0)
+    saved = {f"w{k}": keras.ops.convert_to_numpy(w) for k, w in enumerate(model.weights)}
+    saved.update({name: np.asarray(values) for name, values in history.history.items()})
+    if trainer == "gkt":
+        saved["knowledge"], saved["exists"] = model.group_knowledge()
+    os.makedirs(out, exist_ok=True)
+    np.savez(os.path.join(out, f"process{jax.process_index()}.npz"), **saved)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
