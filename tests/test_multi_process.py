@@ -153,3 +153,26 @@ def test_tensorflow_multi_worker_training_is_refused_with_a_clear_message():
     for output in outputs:
         assert "RuntimeError: Distiller was built under tf.distribute.MultiWorkerMirroredStrategy with 2 " \
                "workers" in output and "keras_kd.launch" in output
+
+
+@pytest.mark.heavy  # JAX subprocesses whatever the backend
+def test_a_job_killed_in_one_process_resumes_to_the_uninterrupted_weights(tmp_path):
+    """Process 1 dies in the second epoch (the launcher stops process 0); re-running the job resumes both from
+    their last epoch-end backup and ends with the uninterrupted job's weights, bitwise."""
+    def job(directory, exit_at):
+        return launch.launch(SCRIPT, ["distiller", str(tmp_path / directory), str(exit_at)], num_processes=2,
+                             timeout=RUN_SECONDS, seed=0, environ=JAX)
+
+    assert job("whole", 0) == 0
+    # 4 batches per epoch: in the second epoch. The job's exit code is that of the first failure the launcher
+    # sees: process 1's 17, or process 0's own error when the lost connection fails it as fast.
+    assert job("resumed", 6) in (17, 1)
+    assert (tmp_path / "resumed" / "killed").read_text() == "6"
+    assert not (tmp_path / "resumed" / "process0.npz").exists()
+    assert job("resumed", 0) == 0
+    for process in (0, 1):
+        expected, got = (np.load(tmp_path / d / f"process{process}.npz") for d in ("whole", "resumed"))
+        assert sorted(got.files) == sorted(expected.files)
+        for name in expected.files:
+            np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    assert not any(p.name.startswith("backup") for p in (tmp_path / "resumed").iterdir())  # removed at the end

@@ -1,6 +1,6 @@
 """Trains a keras_kd trainer data-parallel on data from ``keras_kd.data.load`` and saves what it ended with.
 
-    python -m keras_kd.launch --num_processes 2 --seed 0 tests/scripts/multi_process_fit.py distiller OUT
+    python -m keras_kd.launch --num_processes 2 --seed 0 tests/scripts/multi_process_fit.py distiller OUT [EXIT_AT]
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \
         python tests/scripts/multi_process_fit.py distiller OUT
 
@@ -10,6 +10,11 @@ size that is not a multiple of the global batch (train and test): in several pro
 drop the train remainder and pad the test one; alone the script asks for the same explicitly. Saved: the
 trained weights (``w<k>``), the history's losses and validation metrics, and for ``gkt`` its knowledge table
 and exists marks. Trainers: ``distiller`` (KD + AT), ``mutual`` (two peers), ``gkt``.
+
+With ``EXIT_AT`` the run is resumable: unshuffled and unaugmented (a resumed epoch must see the batches the
+interrupted one saw, and ``load``'s per-epoch draws restart with the process), backed up at every epoch end (``keras.callbacks.BackupAndRestore``, one directory per process under
+``OUT``), resuming what ``OUT`` holds; ``EXIT_AT=n > 0`` kills process 1 (``os._exit(17)``, after writing
+``OUT/killed``) after its n-th training batch.
 """
 
 import os
@@ -18,7 +23,7 @@ import sys
 import keras
 import numpy as np
 
-TRAIN, TEST, BATCH, EPOCHS, CLASSES = 76, 20, 16, 2, 5  # 76 = 4 x 16 + 12; 20 = 16 + 4
+TRAIN, TEST, BATCH, EPOCHS, CLASSES = 76, 20, 16, 3, 5  # 76 = 4 x 16 + 12; 20 = 16 + 4
 
 
 def arrays():
@@ -39,7 +44,24 @@ def build(kd, trainer):
                         losses=[kd.losses.KD(4.0, 0.9), kd.losses.AttentionTransfer(1e3)])
 
 
-def main(trainer, out):
+class ExitAt(keras.callbacks.Callback):
+    """Kills process 1 after its ``step``-th training batch (0: never)."""
+
+    def __init__(self, step, marker):
+        super().__init__()
+        self.step, self.marker, self.seen = step, marker, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        import jax
+
+        self.seen += 1
+        if self.seen == self.step and jax.process_index() == 1:
+            with open(self.marker, "w") as f:
+                f.write(str(self.seen))
+            os._exit(17)
+
+
+def main(trainer, out, exit_at=None):
     alone = "KERAS_DISTRIBUTION_NUM_PROCESSES" not in os.environ
     if alone:  # the launcher's worker seeds and sets the distribution itself
         keras.utils.set_random_seed(0)
@@ -49,14 +71,19 @@ def main(trainer, out):
     import keras_kd as kd
 
     source, with_index = arrays(), trainer == "gkt"
+    resumable = exit_at is not None
     train = kd.data.load(source, "train", batch_size=BATCH, validation_fraction=0, with_index=with_index,
-                         remainder="drop" if alone else None)
+                         shuffle=not resumable, augment=not resumable, remainder="drop" if alone else None)
     test = kd.data.load(source, "test", batch_size=BATCH, remainder="pad" if alone else None)
     model = build(kd, trainer)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), weighted_metrics=["accuracy"])
-    history = model.fit(train, epochs=EPOCHS, validation_data=None if with_index else test, verbose=0)
+    callbacks = [] if not resumable else [
+        keras.callbacks.BackupAndRestore(os.path.join(out, f"backup{jax.process_index()}")), ExitAt(int(exit_at), os.path.join(out, "killed"))]
+    history = model.fit(train, epochs=EPOCHS, validation_data=None if with_index else test, verbose=0,
+                        callbacks=callbacks)
     saved = {f"w{k}": keras.ops.convert_to_numpy(w) for k, w in enumerate(model.weights)}
-    saved.update({name: np.asarray(values) for name, values in history.history.items()})
+    if not resumable:  # a resumed run's history holds its own epochs only
+        saved.update({name: np.asarray(values) for name, values in history.history.items()})
     if trainer == "gkt":
         saved["knowledge"], saved["exists"] = model.group_knowledge()
     os.makedirs(out, exist_ok=True)
@@ -64,4 +91,4 @@ def main(trainer, out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])
