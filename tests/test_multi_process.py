@@ -117,10 +117,11 @@ def run_alone(trainer, out):
 
 
 @pytest.mark.heavy  # JAX subprocesses whatever the backend
-@pytest.mark.parametrize("trainer", ["distiller", "mutual", "gkt"])
+@pytest.mark.parametrize("trainer", ["distiller", "mutual", "gkt", "reskd"])
 def test_two_processes_train_as_one_process_on_two_devices(tmp_path, trainer):
     """76 training and 20 test examples at global batch 16: the processes end with the same weights,
-    history (and GKT's knowledge table and exists marks), equal to one process on two devices."""
+    history (GKT's knowledge table and exists marks, ResKD's stage energies), equal to one process on two
+    devices."""
     assert launch.launch(SCRIPT, [trainer, str(tmp_path / "two")], num_processes=2, timeout=RUN_SECONDS,
                          seed=0, environ=JAX) == 0
     run_alone(trainer, str(tmp_path / "one"))
@@ -129,6 +130,9 @@ def test_two_processes_train_as_one_process_on_two_devices(tmp_path, trainer):
     assert sorted(first.files) == sorted(alone.files)
     if trainer == "gkt":
         assert first["exists"].sum() > 0
+    if trainer == "reskd":  # both stages trained and saved once per file, by every process
+        assert len(first["energies"]) == 2
+        assert sorted(os.listdir(tmp_path / "two" / "stages")) == ["reskd.json", "stage_0.keras", "stage_1.keras"]
     for name in first.files:
         np.testing.assert_array_equal(first[name], second[name], err_msg=name)
         np.testing.assert_allclose(first[name], alone[name], atol=1e-5, err_msg=name)
@@ -176,3 +180,16 @@ def test_a_job_killed_in_one_process_resumes_to_the_uninterrupted_weights(tmp_pa
         for name in expected.files:
             np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
     assert not any(p.name.startswith("backup") for p in (tmp_path / "resumed").iterdir())  # removed at the end
+
+
+def test_resKD_energy_in_a_multi_process_job_equals_the_one_process_energy(monkeypatch, rng):
+    """train_reskd's energy rule reads eq. 9 through evaluate when Keras' predict cannot gather: the same mean
+    (float32 on the devices against float64 numpy), the zero-weight padding of the last batch left out."""
+    from keras_kd.distillers import reskd
+
+    keras.utils.set_random_seed(0)
+    model = kd.models.cifar_resnet(8, 5, input_shape=(8, 8, 3))
+    x = fake_images(rng, 7).astype("float32")
+    one_process = reskd.dataset_energy(model, x, batch_size=4)
+    monkeypatch.setattr(reskd, "process_count", lambda: 2)
+    assert reskd.dataset_energy(model, x, batch_size=4) == pytest.approx(one_process, rel=1e-5)

@@ -180,8 +180,8 @@ def run_script(*args):
     return subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
 
 
-def fits(directory):
-    return [json.loads(line) for line in (directory / "fits.jsonl").read_text().splitlines()]
+def fits(directory, name="fits.jsonl"):
+    return [json.loads(line) for line in (directory / name).read_text().splitlines()]
 
 
 def test_killed_search_resumes_without_redoing_finished_trials(tmp_path):
@@ -472,3 +472,42 @@ def test_method_choice_adds_the_chosen_term_with_its_sampled_arguments(teacher):
 def test_bad_methods_name_the_argument(teacher, methods, message):
     with pytest.raises(ValueError, match=__import__("re").escape(message)):
         HyperDistiller(teacher, "resnet-8", methods=methods)
+
+
+def search_process(directory, tuner_id, port, *args):
+    """A process of a distributed search (KerasTuner's variables) running the interrupted-search script; its
+    output goes to ``<tuner_id>.out`` / ``.err`` in ``directory`` (never a pipe that could fill)."""
+    script = os.path.join(os.path.dirname(__file__), "scripts", "interrupted_search.py")
+    env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1",
+               KERASTUNER_ORACLE_PORT=str(port))
+    with open(directory / f"{tuner_id}.out", "w") as out, open(directory / f"{tuner_id}.err", "a") as err:
+        return subprocess.Popen([sys.executable, script, str(directory), *map(str, args)], env=env, stdout=out,
+                                stderr=err)
+
+
+@pytest.mark.heavy  # subprocesses; KerasTuner's gRPC oracle is backend-independent
+def test_distributed_search_runs_every_trial_once_and_a_restarted_worker_continues(tmp_path):
+    """A chief and two workers on 127.0.0.1, 4 trials; worker tuner0 dies as its second fit starts and is
+    started again: every trial completes exactly once, the interrupted one resumed by the same worker."""
+    from keras_kd.launch import free_port, stop
+
+    port = free_port()
+    chief = search_process(tmp_path, "chief", port, 0, 4)
+    workers = [search_process(tmp_path, "tuner0", port, 2, 4), search_process(tmp_path, "tuner1", port, 0, 4)]
+    restarted = None
+    try:
+        assert workers[0].wait(timeout=300) == 17, (tmp_path / "tuner0.err").read_text()
+        interrupted = fits(tmp_path, "fits-tuner0.jsonl")[-1]
+        restarted = search_process(tmp_path, "tuner0", port, 0, 4)
+        for process, name in ((restarted, "tuner0"), (workers[1], "tuner1"), (chief, "chief")):
+            assert process.wait(timeout=300) == 0, (tmp_path / f"{name}.err").read_text()
+    finally:
+        stop([chief, *workers, *([restarted] if restarted else [])])
+    trials = json.loads((tmp_path / "chief.out").read_text().strip().splitlines()[-1])["trials"]
+    assert len(trials) == 4 and all(status == "COMPLETED" for status, _ in trials.values())
+    completed = sorted(json.dumps(values, sort_keys=True) for _, values in trials.values())
+    started = [json.dumps(v, sort_keys=True) for name in ("fits-tuner0.jsonl", "fits-tuner1.jsonl")
+               for v in fits(tmp_path, name)]
+    assert sorted(set(started)) == sorted(set(completed)) and len(set(completed)) == 4
+    assert fits(tmp_path, "fits-tuner0.jsonl").count(interrupted) == 2  # started, killed, resumed
+    assert sorted(started) == sorted(completed + [json.dumps(interrupted, sort_keys=True)])

@@ -18,6 +18,13 @@ hyperparameters, validation accuracy, student parameters and FLOPs),
 (the best trial's student). ``--evaluate_test`` then retrains the best
 configuration from scratch for ``--final_epochs`` and writes its test
 accuracy to ``test.json`` and the student to ``student_retrained.keras``.
+
+Distributed (KerasTuner's own protocol): run the same command in one chief and N workers that share
+``--output_dir``, with ``KERASTUNER_TUNER_ID`` (``chief``, ``tuner0``, ``tuner1``, ...),
+``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT`` (the chief's address) set. The chief holds the
+oracle and, once every trial is done, writes the results; the workers run the trials. A killed worker
+started again with its ID resumes its unfinished trial. The teacher must exist first (``--teacher_path``,
+or ``teacher.keras`` in ``--output_dir`` from a previous run), so that no process trains its own.
 """
 
 import os
@@ -237,6 +244,12 @@ def evaluate_test(hypermodel, best_hp, test):
     print(f"Retrained best configuration: test accuracy {result['test_accuracy']:.4f}")
 
 
+def search_role():
+    """``None`` (one process), ``"chief"`` or ``"worker"``, from KerasTuner's ``KERASTUNER_TUNER_ID``."""
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
+    return None if tuner_id is None else "chief" if tuner_id == "chief" else "worker"
+
+
 def main(_):
     knobs = dict(  # parsed first: a bad flag fails before any work
         temperature=parse_knob("temperature", log=True),
@@ -250,6 +263,13 @@ def main(_):
         bottleneck=parse_knob("bottleneck", int),
         residual=parse_knob("residual", boolean),
     )
+    role = search_role()
+    teacher_file = FLAGS.teacher_path or os.path.join(FLAGS.output_dir, "teacher.keras")
+    if role is not None and not os.path.exists(teacher_file):
+        raise app.UsageError(
+            f"A distributed search (KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']!r}) needs a trained "
+            "teacher first, so that no process trains its own: pass --teacher_path (examples/train_teacher.py) "
+            f"or run once without KERASTUNER_TUNER_ID. Received: no file {teacher_file!r}")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     keras.utils.set_random_seed(FLAGS.seed)
     full_train = load_subset("train", 0)
@@ -261,6 +281,8 @@ def main(_):
     tuner = make_tuner(hypermodel)
     search_epochs = {} if FLAGS.tuner == "hyperband" else {"epochs": FLAGS.epochs}
     tuner.search(**search_epochs)
+    if role == "worker":  # the chief holds the oracle and writes the results
+        return
     write_results(tuner, teacher, train, validation)
     student = hypermodel.deployable(tuner.get_best_models(1)[0])
     kd.files.save_model(student, os.path.join(FLAGS.output_dir, "student.keras"))

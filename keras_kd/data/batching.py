@@ -19,21 +19,10 @@ There every batch must be full:
   examples of a batch (CC, PKT, RKD, SP) see them in the last batch.
 """
 
+from keras_kd.backend.processes import process_count
 from keras_kd.validation import check_choice
 
 REMAINDERS = ("keep", "drop", "pad")
-
-
-def process_count():
-    """The number of processes of a ``keras.distribution.initialize``-d JAX job (1 without one); never
-    initializes JAX's backends itself (``initialize`` must come before them)."""
-    import keras
-
-    if keras.backend.backend() != "jax":
-        return 1
-    import jax
-
-    return jax.process_count() if jax.distributed.is_initialized() else 1
 
 
 def resolve_remainder(remainder, split):

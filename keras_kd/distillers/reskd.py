@@ -30,10 +30,13 @@ Two readings of Algorithm 2's per-example energy ``E_i``:
 import math
 import os
 
+import keras
 import numpy as np
 from keras import ops
 
 from keras_kd.api import register
+from keras_kd.backend.processes import process_count
+from keras_kd.data.batching import batch_examples
 from keras_kd.distillers.base import Trainer
 from keras_kd.distillers.distiller import Distiller
 from keras_kd.distillers.taps import check_networks_by_keyword, logits_shape
@@ -73,7 +76,39 @@ def dataset_energy(model, x, batch_size=256):
     Algorithm 1 stops adding res-students once ``dataset_energy(S_i, D_v)``
     exceeds 90% of the teacher's; ``TH_energy = dataset_energy(S_n, D_v)``.
     """
+    if process_count() > 1:
+        return energy_across_processes(model, x, batch_size)
     return float(np.mean(energy(model.predict(x, batch_size=batch_size, verbose=0))))
+
+
+class EnergyProbe(keras.Model):
+    """``network`` in inference mode, compiled with the mean example energy as a weighted metric."""
+
+    def __init__(self, network):
+        super().__init__(name="energy_probe")
+        self.network = network
+        self.compile(weighted_metrics=[keras.metrics.MeanMetricWrapper(
+            lambda _, logits: ops.sum(ops.square(ops.softmax(ops.cast(logits, "float32"))), axis=-1),
+            name="energy")])
+
+    def call(self, images):
+        return self.network(images, training=False)
+
+    def compute_loss(self, *args, **kwargs):
+        return ops.zeros(())  # a metric only
+
+
+def energy_across_processes(model, x, batch_size):
+    """``dataset_energy`` in a multi-process job, where Keras' ``predict`` cannot fetch outputs that span
+    other processes' devices: the mean of eq. 8 over ``x`` through ``evaluate`` (float32, on the devices),
+    every global batch full (the last padded with zero-weight repeats, ``keras_kd.data.batching``)."""
+    import tensorflow as tf
+
+    processes = process_count()
+    batch = -(-min(batch_size, len(x)) // processes) * processes  # divisible by the processes
+    examples = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.zeros(len(x), "int32")))
+    data = batch_examples(examples, batch, "pad", len(x))
+    return float(EnergyProbe(model).evaluate(data, verbose=0, return_dict=True)["energy"])
 
 
 def summed_logits(models, inputs, training):
@@ -378,7 +413,9 @@ def train_reskd(
         energy_ratio: the stop rule's share of the teacher's energy (0.9).
         threshold_ratio: ``TH_energy``'s share of ``Energy(S_n, D_v)`` (0.9).
         directory: if given, every finished stage is saved there as
-            ``stage_<i>.keras`` and a later call resumes after the last one.
+            ``stage_<i>.keras`` and a later call resumes after the last one. In a multi-process job every
+            process writes the same files (atomically: identical bytes), so the directory may be shared
+            or per host; every process must find the same stages there when resuming.
         settings: a key of ``RESKD_STAGE_SETTINGS`` (``"cifar10"``,
             ``"cifar100"``, ``"tiny_imagenet"``, ``"imagenet"``): the
             paper's t and taus for that dataset. Default ``"cifar10"``.

@@ -1,11 +1,14 @@
-"""A 2-trial RandomSearch over a Distiller that can die in the middle.
+"""A RandomSearch over a Distiller (2 trials by default) that can die in the middle.
 
-    KERAS_BACKEND=jax python tests/scripts/interrupted_search.py DIRECTORY [EXIT_AT_FIT]
+    KERAS_BACKEND=jax python tests/scripts/interrupted_search.py DIRECTORY [EXIT_AT_FIT [MAX_TRIALS]]
 
 Every fit appends its hyperparameters as one JSON line to
-``DIRECTORY/fits.jsonl``; with ``EXIT_AT_FIT=n`` the process dies
+``DIRECTORY/fits.jsonl`` (``fits-<id>.jsonl`` in a distributed search:
+KerasTuner's ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT`` set); with ``EXIT_AT_FIT=n`` the process dies
 (``os._exit``, no clean-up) as the n-th fit starts. Otherwise the search
-runs to the end (resuming what is in DIRECTORY) and prints one JSON line:
+runs to the end (resuming what is in DIRECTORY) and the process that holds
+the oracle (alone, or the chief) prints one JSON line:
 ``{"trials": {trial_id: [status, hyperparameters]}, "lazy": bool}``, where
 ``lazy`` says ``import keras_kd`` did not import keras_tuner.
 """
@@ -37,20 +40,24 @@ class LoggedHyperDistiller(kd.tuning.HyperDistiller):
         return super().fit(hp, model, *args, **kwargs)
 
 
-def main(directory, exit_at_fit=0):
+def main(directory, exit_at_fit=0, max_trials=2):
+    tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(16, 8, 8, 3)).astype("float32"), rng.integers(0, 10, 16)
     teacher = kd.models.cifar_resnet(8, 10, input_shape=(8, 8, 3))
     hypermodel = LoggedHyperDistiller(
         teacher, "resnet-8", blocks="S", beta=0.0,
-        log_path=os.path.join(directory, "fits.jsonl"), exit_at_fit=exit_at_fit,
+        log_path=os.path.join(directory, f"fits-{tuner_id}.jsonl" if tuner_id else "fits.jsonl"),
+        exit_at_fit=exit_at_fit,
     )
     tuner = keras_tuner.RandomSearch(
-        hypermodel, objective="val_accuracy", max_trials=2, seed=0,
+        hypermodel, objective="val_accuracy", max_trials=max_trials, seed=0,
         directory=directory, project_name="search", overwrite=False,
     )
     tuner.search(x, y, validation_data=(x, y), epochs=1, batch_size=8, verbose=0)
+    if tuner_id not in (None, "chief"):  # a worker: the chief holds the oracle
+        return
     trials = {t.trial_id: [t.status, t.hyperparameters.values] for t in tuner.oracle.trials.values()}
     print(json.dumps({"trials": trials, "lazy": LAZY}))
 

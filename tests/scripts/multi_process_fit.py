@@ -9,7 +9,9 @@ Under the launcher every process writes ``OUT/process<i>.npz``; alone (one proce
 size that is not a multiple of the global batch (train and test): in several processes ``load``'s defaults
 drop the train remainder and pad the test one; alone the script asks for the same explicitly. Saved: the
 trained weights (``w<k>``), the history's losses and validation metrics, and for ``gkt`` its knowledge table
-and exists marks. Trainers: ``distiller`` (KD + AT), ``mutual`` (two peers), ``gkt``.
+and exists marks, for ``reskd`` the stage energies. Trainers: ``distiller`` (KD + AT), ``mutual`` (two peers),
+``gkt``, ``reskd`` (``train_reskd``: S_0 and one res-student, its stages saved to ``OUT/stages`` by every
+process).
 
 With ``EXIT_AT`` the run is resumable: unshuffled and unaugmented (a resumed epoch must see the batches the
 interrupted one saw, and ``load``'s per-epoch draws restart with the process), backed up at every epoch end (``keras.callbacks.BackupAndRestore``, one directory per process under
@@ -31,6 +33,27 @@ def arrays():
     images = rng.integers(0, 256, (TRAIN + TEST, 8, 8, 3), dtype=np.uint8)
     labels = rng.integers(0, CLASSES, TRAIN + TEST)
     return {"train": (images[:TRAIN], labels[:TRAIN]), "test": (images[TRAIN:], labels[TRAIN:])}
+
+
+def optimizer():
+    return keras.optimizers.SGD(0.05, momentum=0.9)
+
+
+def save_reskd(kd, train, validation_x, out):
+    """Algorithm 1 with one res-student (the energy rule never stops it early); saves every member's weights
+    and the record's energies and threshold."""
+    import jax
+
+    def network(depth, name):
+        return kd.models.cifar_resnet(depth, CLASSES, input_shape=(8, 8, 3), name=name)
+
+    ensemble, record = kd.distillers.train_reskd(
+        network(14, "teacher"), network(8, "s0"), [network(8, "r1")], train, validation_x,
+        optimizer_fn=optimizer, fit_kwargs={"epochs": EPOCHS, "verbose": 0}, energy_ratio=1e9,
+        directory=os.path.join(out, "stages"))
+    saved = {f"{m.name}/{i}": keras.ops.convert_to_numpy(w) for m in ensemble.members for i, w in enumerate(m.weights)}
+    saved.update(energies=np.asarray(record["energies"]), threshold=np.asarray(record["threshold"]))
+    np.savez(os.path.join(out, f"process{jax.process_index()}.npz"), **saved)
 
 
 def build(kd, trainer):
@@ -71,12 +94,15 @@ def main(trainer, out, exit_at=None):
     import keras_kd as kd
 
     source, with_index = arrays(), trainer == "gkt"
+    os.makedirs(out, exist_ok=True)
     resumable = exit_at is not None
     train = kd.data.load(source, "train", batch_size=BATCH, validation_fraction=0, with_index=with_index,
                          shuffle=not resumable, augment=not resumable, remainder="drop" if alone else None)
     test = kd.data.load(source, "test", batch_size=BATCH, remainder="pad" if alone else None)
+    if trainer == "reskd":
+        return save_reskd(kd, train, source["test"][0], out)
     model = build(kd, trainer)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), weighted_metrics=["accuracy"])
+    model.compile(optimizer=optimizer(), weighted_metrics=["accuracy"])
     callbacks = [] if not resumable else [
         keras.callbacks.BackupAndRestore(os.path.join(out, f"backup{jax.process_index()}")), ExitAt(int(exit_at), os.path.join(out, "killed"))]
     history = model.fit(train, epochs=EPOCHS, validation_data=None if with_index else test, verbose=0,
@@ -86,7 +112,6 @@ def main(trainer, out, exit_at=None):
         saved.update({name: np.asarray(values) for name, values in history.history.items()})
     if trainer == "gkt":
         saved["knowledge"], saved["exists"] = model.group_knowledge()
-    os.makedirs(out, exist_ok=True)
     np.savez(os.path.join(out, f"process{jax.process_index()}.npz"), **saved)
 
 
