@@ -193,3 +193,17 @@ def test_resKD_energy_in_a_multi_process_job_equals_the_one_process_energy(monke
     one_process = reskd.dataset_energy(model, x, batch_size=4)
     monkeypatch.setattr(reskd, "process_count", lambda: 2)
     assert reskd.dataset_energy(model, x, batch_size=4) == pytest.approx(one_process, rel=1e-5)
+
+
+@pytest.mark.heavy  # JAX subprocesses whatever the backend
+def test_model_parallel_layouts_train_as_one_device(tmp_path):
+    """A user's ModelParallel layout (kernels split over a 'model' mesh axis) trains a Distiller to the
+    weights of one device (up to float reassociation)."""
+    script = os.path.join(os.path.dirname(SCRIPT), "model_parallel_fit.py")
+    env = {**JAX, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    for kind in ("model_parallel", "one_device"):
+        subprocess.run([sys.executable, script, kind, str(tmp_path / f"{kind}.npz")], env=env, check=True,
+                       timeout=RUN_SECONDS, capture_output=True)
+    sharded, single = (np.load(tmp_path / f"{kind}.npz") for kind in ("model_parallel", "one_device"))
+    for name in single.files:
+        np.testing.assert_allclose(sharded[name], single[name], atol=1e-4, err_msg=name)
