@@ -54,6 +54,10 @@ PUBLISHED = {
     "ab": (72.50, 72.38, 69.47, 69.53, 70.98, 73.17, 70.94),
     "ft": (73.25, 71.59, 69.84, 70.22, 72.37, 72.86, 70.58),
     "fsp": (72.91, None, 69.95, 70.11, 71.89, 72.62, 70.23),
+    # zhao2022's Table 1 (mdistiller's runs) for the pairs whose numbers were verified in a second source (the
+    # README of WangYZ1608/Knowledge-Distillation-via-ND quotes them); the other pairs are left out until checked
+    "ofd": (None, 74.33, 70.98, None, None, 74.95, None),
+    "reviewkd": (None, 75.09, 71.89, None, None, 75.63, None),
 }
 # RepDistiller's train_student.py runs an initialization stage for these (not for FitNets: hint and CE together)
 STAGED = ("ab", "ft", "fsp")
