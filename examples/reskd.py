@@ -19,6 +19,13 @@ threshold is saved as ``--output_dir/ensemble.keras``, which
         [--teacher wrn-16-2] [--student resnet-20] [--res_students resnet-14,resnet-8] \\
         [--train_size 10000] [--epochs 6] [--teacher_epochs 10]
 
+``--res_student=search`` (li2021 §III-B1) searches R_1 with STACNAS' two stages and eq. 3's loss
+(``kd.nas.ResStudentSearch``: ``--search_epochs``, ``--search_cells``, ``--search_channels``,
+``--params_budget``), trains the genotype's network as R_1, and also trains the handcrafted
+``--compare_res_student`` (ResNet-14) on the same S_0, for a table with both R_1s. Its CPU-sized
+defaults: 5,000 training images, two search stages of 2 epochs over 3 cells of 4 channels (li2019:
+80 epochs, 14 and 20 cells, 16 channels: ``--preset=paper``).
+
 Defaults are CPU-sized: li2021's student and res-students with a WRN-16-2
 teacher, which learns far faster than a deep ResNet in a few epochs (a
 ResNet-32 trained 10 epochs here was worse than a ResNet-14 trained 6).
@@ -38,11 +45,22 @@ import common
 import keras_kd as kd
 
 flags.adopt_module_key_flags(common)  # --help lists the shared flags too
+SEARCH_TRAIN_SIZE = 5000
 flags.DEFINE_string("teacher", "wrn-16-2", "Teacher registry name.")
 flags.DEFINE_string("teacher_path", None, "A trained teacher .keras file instead of training one.")
 flags.DEFINE_integer("teacher_epochs", 10, "Teacher epochs.")
 flags.DEFINE_string("student", "resnet-20", "S_0 registry name.")
-flags.DEFINE_list("res_students", ["resnet-14", "resnet-8"], "Res-student candidates R_1, R_2, ...")
+flags.DEFINE_list("res_students", ["resnet-14", "resnet-8"],
+                  "Res-student candidates R_1, R_2, ... (registry names, or 'search': kd.nas.ResStudentSearch)")
+flags.DEFINE_string("res_student", None, "R_1 alone, overriding --res_students: a registry name or 'search' "
+                    f"(then --train_size defaults to {SEARCH_TRAIN_SIZE}: the search's cost on a CPU).")
+flags.DEFINE_list("search_epochs", ["2", "2"], "Epochs of the two search stages (li2019: 80, 80).")
+flags.DEFINE_list("search_cells", ["3", "3"], "Cells of the two search networks (li2019: 14, 20).")
+flags.DEFINE_integer("search_channels", 4, "Channels of the search networks' first cells (li2019: 16).")
+flags.DEFINE_integer("params_budget", None, "The searched R_1's parameter budget; default li2021 Table IV's "
+                     "R_1 (S_1 - S_0): 183,000 at 10 classes, 209,000 at 100.")
+flags.DEFINE_string("compare_res_student", "resnet-14",
+                    "With a searched R_1, also train this handcrafted R_1 on the same S_0 ('' to skip).")
 flags.DEFINE_float("threshold_ratio", 0.9, "TH_energy as a share of Energy(S_n, D_v) (eq. 10 is 1.0).")
 flags.DEFINE_integer("validation_size", 2000, "Training images held out as D_v for the energies.")
 flags.DEFINE_integer("thresholds", 12, "Points on the accuracy-vs-threshold curve.")
@@ -53,7 +71,31 @@ DEFAULT_DIR = "reskd_results"
 PAPER = {
     "teacher": "resnet-110", "teacher_epochs": 250, "student": "resnet-20", "res_students": ["resnet-14", "resnet-8"],
     "train_size": 0, "validation_size": 5000, "seeds": ["0"],
+    "search_epochs": ["80", "80"], "search_cells": ["14", "20"], "search_channels": 16,
 }
+SEARCH = "search"
+TABLE_IV_R1_PARAMS = {10: 183_000, 100: 209_000}  # li2021 Table IV: S_1 minus S_0 parameters
+
+
+def res_student_candidates(info):
+    """R_1, R_2, ...: zoo networks, or a ``kd.nas.ResStudentSearch`` for ``search``."""
+    names = [FLAGS.res_student] if FLAGS.res_student else FLAGS.res_students
+    budget = FLAGS.params_budget or TABLE_IV_R1_PARAMS.get(info["num_classes"], TABLE_IV_R1_PARAMS[10])
+    search = kd.nas.ResStudentSearch(epochs=tuple(int(e) for e in FLAGS.search_epochs),
+                                     cells=tuple(int(c) for c in FLAGS.search_cells), channels=FLAGS.search_channels,
+                                     params_budget=budget, seed=common.seeds()[0])
+    return names, [search if name == SEARCH else common.network(name, info) for name in names]
+
+
+def handcrafted_r1(teacher, student, train, info, settings):
+    """``--compare_res_student`` trained as R_1 on ``student`` with the stage's loss and recipe."""
+    paper = kd.distillers.reskd.RESKD_STAGE_SETTINGS[settings]
+    res_student = common.network(FLAGS.compare_res_student, info)
+    trainer = kd.ResidualDistiller(res_student=res_student, teacher=teacher, previous=[student],
+                                   temperature=paper["temperature"], tau=paper["res_student_tau"])
+    trainer.compile(optimizer=common.optimizer(int(train.cardinality())))
+    trainer.fit(train, epochs=FLAGS.epochs, verbose=2)
+    return res_student
 
 
 def images_of(dataset):
@@ -94,6 +136,8 @@ def plot(curve, threshold, path):
 
 
 def main(_):
+    if FLAGS.res_student == SEARCH and not FLAGS["train_size"].present:
+        FLAGS.train_size = SEARCH_TRAIN_SIZE
     source = common.start(PAPER, lambda: kd.recipes.get_recipe("li2021", FLAGS.student))
     seed = common.seeds()[0]
     output_dir = FLAGS.output_dir or DEFAULT_DIR
@@ -105,21 +149,28 @@ def main(_):
     keras.utils.set_random_seed(seed)
     scratch = common.train_student(common.network(FLAGS.student, info), train)
     keras.utils.set_random_seed(seed)
+    settings = "cifar100" if info["num_classes"] == 100 else "cifar10"
+    res_names, candidates = res_student_candidates(info)
     ensemble, record = kd.distillers.train_reskd(
-        teacher, common.network(FLAGS.student, info),
-        [common.network(name, info) for name in FLAGS.res_students],
+        teacher, common.network(FLAGS.student, info), candidates,
         train, x_val, optimizer_fn=lambda: common.optimizer(int(train.cardinality())),
         fit_kwargs={"epochs": FLAGS.epochs, "verbose": 2}, threshold_ratio=FLAGS.threshold_ratio,
-        directory=os.path.join(output_dir, "stages"), settings="cifar100" if info["num_classes"] == 100 else "cifar10",
+        directory=os.path.join(output_dir, "stages"), settings=settings,
     )
     kd.files.save_model(ensemble, os.path.join(output_dir, "ensemble.keras"))
     members = ensemble.members
-    names = [FLAGS.student] + FLAGS.res_students[: len(members) - 1]
+    names = [FLAGS.student] + [name.replace(SEARCH, "NAS") for name in res_names[: len(members) - 1]]
     rows = [("Teacher", FLAGS.teacher, [teacher], record["teacher_energy"]),
             ("S_0 (scratch)", FLAGS.student, [scratch], kd.distillers.dataset_energy(scratch, x_val))]
     for i in range(len(members)):
         label = "-".join(n.removeprefix("resnet-") for n in names[: i + 1])
         rows.append((f"S_{i}" + (" (KD, eq. 3 L2)" if i == 0 else ""), f"Res{label}", members[: i + 1], record["energies"][i]))
+    if record["searched"] and FLAGS.compare_res_student:
+        keras.utils.set_random_seed(seed)
+        handcrafted = [members[0], handcrafted_r1(teacher, members[0], train, info, settings)]
+        label = "-".join(n.removeprefix("resnet-") for n in (FLAGS.student, FLAGS.compare_res_student))
+        rows.append(("S_1 (handcrafted R_1)", f"Res{label}", handcrafted,
+                     kd.distillers.dataset_energy(kd.ResidualEnsemble(handcrafted), x_val)))
     table_rows, results = [], []
     for row, architecture, models, row_energy in rows:
         logits = kd.ResidualEnsemble(models).predict(x_test, verbose=0)
@@ -142,7 +193,9 @@ def main(_):
              for t in np.quantile(energies, np.linspace(0, 1, FLAGS.thresholds))]
     title = (f"ResKD on {common.describe(source)}: {info['train_examples']} training images, {FLAGS.epochs} epochs "
              f"per student ({FLAGS.teacher_epochs} teacher), D_v = {FLAGS.validation_size} held-out training "
-             f"images, stop rule Energy(S_i) > 0.9 Energy(T), TH_energy = {FLAGS.threshold_ratio} Energy(S_n), backend {keras.backend.backend()}")
+             f"images, stop rule Energy(S_i) > 0.9 Energy(T), TH_energy = {FLAGS.threshold_ratio} Energy(S_n), backend {keras.backend.backend()}"
+             + (f"; R_1 searched (STACNAS, eq. 3): {FLAGS.search_epochs} epochs, {FLAGS.search_cells} cells, "
+                f"{FLAGS.search_channels} channels" if record["searched"] else ""))
     common.publish(DEFAULT_DIR, title, [table], {
         "rows": results, "record": record, "adaptive": {"accuracy": accuracy, "mflops": executed, "skipped": skipped},
         "curve": curve, "source": common.describe(source)})

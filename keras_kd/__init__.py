@@ -1,6 +1,6 @@
 """keras_kd: knowledge distillation of image classifiers for Keras 3."""
 
-from keras_kd import config, data, files, layers, losses, models, optimizers, recipes, references, schedules
+from keras_kd import config, data, files, layers, losses, models, nas, optimizers, recipes, references, schedules
 from keras_kd.distillers import Distiller, InitStage, MultiTeacherDistiller, MutualDistiller, ResidualDistiller, ResidualEnsemble
 from keras_kd.distillers import GKT, StimulativeTraining, StochasticDepth, SubnetSampler
 

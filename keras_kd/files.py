@@ -14,6 +14,9 @@ def atomic_path(path):
     If the block raises (or the process dies), ``path`` keeps its previous
     content and the temporary file is removed (when the process survives).
 
+    Args:
+        path: the file to write.
+
     Example:
 
     >>> with atomic_path("student.keras") as temporary:  # doctest: +SKIP
@@ -30,25 +33,55 @@ def atomic_path(path):
 
 
 def write_text(path, text):
-    """Writes ``text`` to ``path`` atomically."""
+    """Writes ``text`` to ``path`` atomically.
+
+    Args:
+        path: the file to write.
+        text: its content.
+    """
     with atomic_path(path) as temporary, open(temporary, "w") as handle:
         handle.write(text)
 
 
 def write_json(path, payload):
-    """Writes ``payload`` as indented JSON to ``path`` atomically."""
+    """Writes ``payload`` as indented JSON to ``path`` atomically.
+
+    Args:
+        path: the file to write.
+        payload: a JSON-serializable value (other values are written with ``str``).
+    """
     write_text(path, json.dumps(payload, indent=1, default=str) + "\n")
 
 
+def read_json(path):
+    """The JSON value in the file at ``path``.
+
+    Args:
+        path: a JSON file (UTF-8).
+    """
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def markdown_table(header, rows):
-    """A markdown table of ``rows`` (sequences of cells) under ``header``."""
+    """A markdown table of ``rows`` (sequences of cells) under ``header``.
+
+    Args:
+        header: the column titles.
+        rows: sequences of cells, one per row (each cell written with ``str``).
+    """
     lines = ["| " + " | ".join(str(cell) for cell in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def save_model(model, path):
-    """``model.save(path)`` atomically (``path`` ends in ``.keras``)."""
+    """``model.save(path)`` atomically (``path`` ends in ``.keras``).
+
+    Args:
+        model: a Keras model.
+        path: the ``.keras`` file to write.
+    """
     with atomic_path(path) as temporary:
         model.save(temporary)
 
@@ -62,6 +95,11 @@ def load_model(path, safe_mode=True, custom_objects=None):
     so, and one holding classes nobody registered a ``ValueError`` listing
     them. All name ``path``. Unsafe content (a Python lambda) keeps Keras'
     own error under ``safe_mode=True``.
+
+    Args:
+        path: a ``.keras`` file.
+        safe_mode: as in ``keras.saving.load_model`` (refuses Python lambdas when true).
+        custom_objects: as in ``keras.saving.load_model``: classes by name, beside the registered ones.
     """
     import keras
 

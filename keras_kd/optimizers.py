@@ -1,4 +1,5 @@
-"""``SGD`` with PyTorch's update rule, the one every seed paper trained with.
+"""``SGD`` with PyTorch's update rule, the one every seed paper trained with, and ``Adam`` with PyTorch's
+(the architecture optimizer of differentiable search).
 
 The papers' code (AT / Moonshine, DCM, ResKD, GKT: all PyTorch) uses
 ``torch.optim.SGD(params, lr, momentum, weight_decay=wd)``: weight decay is
@@ -23,6 +24,7 @@ all of them. ``optimizer.exclude_from_weight_decay(var_names=["gamma",
 "beta", "bias"])`` (Keras' own method) leaves some out.
 """
 
+import math
 import numbers
 
 import keras
@@ -95,4 +97,75 @@ class SGD(keras.optimizers.Optimizer):
     def get_config(self):
         config = super().get_config()
         config.update({"momentum": self.momentum, "nesterov": self.nesterov})
+        return config
+
+
+def _bias_correction(beta, step):
+    """``1 - beta^step`` as ``-expm1(step * log(beta))``: in float32, ``1 - 0.999^t`` loses ~1e-4 of its value
+    (torch computes it in float64)."""
+    return -ops.expm1(step * math.log(beta)) if beta > 0 else ops.ones_like(step)
+
+
+@register
+class Adam(keras.optimizers.Optimizer):
+    """Adam with PyTorch's semantics (``torch.optim.Adam``), the architecture optimizer of DARTS and
+    STACNAS (liu2019, li2019). Per variable ``w`` with gradient ``g`` at step ``t`` (1-based):
+
+        g = g + wd * w                                  (coupled L2, as torch)
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g^2
+        w = w - lr * (m / (1 - beta_1^t)) / (sqrt(v) / sqrt(1 - beta_2^t) + epsilon)
+
+    Keras' ``keras.optimizers.Adam`` adds ``epsilon`` to ``sqrt(v)`` before the bias correction
+    (``epsilon`` is scaled by ``sqrt(1 - beta_2^t)``) and its ``weight_decay`` is decoupled.
+
+    Args:
+        learning_rate: a float or a ``keras.optimizers.schedules.LearningRateSchedule``.
+        beta_1: decay of the first moment.
+        beta_2: decay of the second moment.
+        epsilon: added to the bias-corrected ``sqrt(v)`` (torch's default 1e-8).
+        weight_decay: L2 penalty coefficient, *coupled* (added to the gradient).
+        **kwargs: Keras' optimizer arguments (``clipnorm``, ``name``, ...).
+
+    Example:
+
+    >>> optimizer = kd.optimizers.Adam(3e-4, beta_1=0.5, weight_decay=1e-3)  # DARTS' architecture optimizer
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0, **kwargs):
+        if isinstance(learning_rate, numbers.Real) and not isinstance(learning_rate, bool):
+            learning_rate = float(learning_rate)
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1 = check_number(beta_1, "beta_1", 0, 1, high_open=True)
+        self.beta_2 = check_number(beta_2, "beta_2", 0, 1, high_open=True)
+        self.epsilon = check_number(epsilon, "epsilon", 0, float("inf"))
+        self.weight_decay = check_number(weight_decay, "weight_decay", 0, float("inf"))
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.moments = self.add_optimizer_variables(variables, "m")
+        self.second_moments = self.add_optimizer_variables(variables, "v")
+
+    def _apply_weight_decay(self, variables):
+        """Keras' decoupled decay is not applied: ``update_step`` couples it."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        learning_rate, gradient = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
+        if self.weight_decay and self._use_weight_decay(variable):
+            gradient = gradient + ops.cast(self.weight_decay, dtype) * variable
+        step = ops.cast(self.iterations + 1, dtype)
+        index = self._get_variable_index(variable)
+        m, v = self.moments[index], self.second_moments[index]
+        self.assign(m, self.beta_1 * m + (1 - self.beta_1) * gradient)
+        self.assign(v, self.beta_2 * v + (1 - self.beta_2) * ops.square(gradient))
+        first = m / _bias_correction(self.beta_1, step)
+        second = ops.sqrt(v) / ops.sqrt(_bias_correction(self.beta_2, step))
+        self.assign_sub(variable, learning_rate * first / (second + self.epsilon))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
         return config

@@ -93,12 +93,17 @@ _ENTRIES = [
               "Densely Connected Convolutional Networks", "CVPR 2017", 2017, "1608.06993"),
     Reference("huang2022", ("Tao Huang", "Shan You", "Fei Wang", "Chen Qian", "Chang Xu"),
               "Knowledge Distillation from A Stronger Teacher", "NeurIPS 2022", 2022, "2205.10536"),
+    Reference("li2019", ("Guilin Li", "Xing Zhang", "Zitong Wang", "Zhenguo Li", "Tong Zhang"),
+              "StacNAS: Towards Stable and Consistent Differentiable Neural Architecture Search", "arXiv preprint",
+              2019, "1909.11926"),
     Reference("li2023", ("Zheng Li", "Xiang Li", "Lingfeng Yang", "Borui Zhao", "Renjie Song", "Lei Luo", "Jun Li",
                          "Jian Yang"),
               "Curriculum Temperature for Knowledge Distillation", "AAAI 2023", 2023, "2211.16231"),
     Reference("kim2018", ("Jangho Kim", "SeongUk Park", "Nojun Kwak"),
               "Paraphrasing Complex Network: Network Compression via Factor Transfer", "NeurIPS 2018", 2018,
               "1802.04977"),
+    Reference("liu2019", ("Hanxiao Liu", "Karen Simonyan", "Yiming Yang"), "DARTS: Differentiable Architecture Search",
+              "ICLR 2019", 2019, "1806.09055"),
     Reference("ma2018", ("Ningning Ma", "Xiangyu Zhang", "Hai-Tao Zheng", "Jian Sun"),
               "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design", "ECCV 2018", 2018,
               "1807.11164"),
@@ -149,6 +154,9 @@ REFERENCES = {reference.key: reference for reference in _ENTRIES}
 
 def cite(key):
     """The citation of ``key``: ``"Authors (year). Title. Venue. arXiv:id"``.
+
+    Args:
+        key: a reference key (``"hinton2015"``).
 
     Raises:
         ValueError: naming ``key`` and listing the known keys when it is not one.

@@ -68,30 +68,41 @@ class MultiStepDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 @register
 class CosineAnnealing(keras.optimizers.schedules.LearningRateSchedule):
-    """``initial * (1 + cos(pi * epoch / epochs)) / 2``, constant within an epoch.
+    """``minimum + (initial - minimum) * (1 + cos(pi * epoch / epochs)) / 2``, constant within an epoch.
 
-    PyTorch's ``CosineAnnealingLR(T_max=epochs, eta_min=0)`` stepped once per
+    PyTorch's ``CosineAnnealingLR(T_max=epochs, eta_min=minimum)`` stepped once per
     epoch (tang2024: "the initial learning rate is 0.1 with cosine decay
     schedule"). Keras' ``CosineDecay`` decays every step instead.
 
+    ``epoch_offset=1`` is the schedule of code that steps the scheduler at the *start* of each epoch,
+    before training on it (DARTS' and STACNAS' search scripts, liu2019 / li2019): epoch ``e`` trains at
+    the rate of ``e + 1``, and the last epoch at ``minimum``.
+
     Args:
         initial_learning_rate: the rate of epoch 0.
-        epochs: T_max, the epochs of training (the rate reaches 0 there).
+        epochs: T_max, the epochs of training (the rate reaches ``minimum`` there).
         steps_per_epoch: optimizer steps per epoch.
+        minimum: eta_min, the last rate (0).
+        epoch_offset: epochs added to the optimizer's epoch before the rate is read (0 or 1).
     """
 
-    def __init__(self, initial_learning_rate, epochs, steps_per_epoch):
+    def __init__(self, initial_learning_rate, epochs, steps_per_epoch, minimum=0.0, epoch_offset=0):
         self.initial_learning_rate = check_number(initial_learning_rate, "initial_learning_rate", 0, math.inf)
         self.epochs = check_int(epochs, "epochs")
         self.steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch")
+        self.minimum = check_number(minimum, "minimum", 0, self.initial_learning_rate)
+        self.epoch_offset = check_int(epoch_offset, "epoch_offset", low=0)
 
     def __call__(self, step):
-        epoch = ops.minimum(_epoch(step, self.steps_per_epoch), self.epochs)
-        return self.initial_learning_rate * 0.5 * (1.0 + ops.cos(math.pi * epoch / self.epochs))
+        epoch = ops.minimum(_epoch(step, self.steps_per_epoch) + self.epoch_offset, self.epochs)
+        decayed = 0.5 * (1.0 + ops.cos(math.pi * epoch / self.epochs))
+        return self.minimum + (self.initial_learning_rate - self.minimum) * decayed
 
     def get_config(self):
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "epochs": self.epochs,
             "steps_per_epoch": self.steps_per_epoch,
+            "minimum": self.minimum,
+            "epoch_offset": self.epoch_offset,
         }

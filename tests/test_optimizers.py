@@ -176,3 +176,53 @@ def test_two_device_fit_equals_the_replay():
     expected = mse_replay(x, y, *(np.asarray(w) for w in result["initial"]), batch=8, epochs=3)
     for got, want in zip(result["final"], expected):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def torch_adam_replay(w0, gradients, learning_rate, beta_1, beta_2, epsilon, weight_decay):
+    """PyTorch's ``torch.optim.Adam.step`` rule (coupled L2), written out in numpy."""
+    w, m, v = w0.astype(np.float64), 0.0, 0.0
+    for t, g in enumerate(gradients, start=1):
+        g = g + weight_decay * w
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        w = w - learning_rate * (m / (1 - beta_1 ** t)) / (np.sqrt(v) / np.sqrt(1 - beta_2 ** t) + epsilon)
+    return w
+
+
+ADAM_SETTINGS = [dict(beta_1=0.5, beta_2=0.999, epsilon=1e-8, weight_decay=1e-3),  # DARTS' architecture optimizer
+                 dict(beta_1=0.9, beta_2=0.99, epsilon=1e-3, weight_decay=0.0)]  # a large epsilon shows its place
+
+
+@pytest.mark.parametrize("setting", ADAM_SETTINGS, ids=["darts", "large-epsilon"])
+def test_adam_trajectory_equals_pytorch_rule_in_numpy(setting, rng):
+    w0 = rng.standard_normal((3, 4)).astype("float32")
+    gradients = [g * 1e-2 for g in fixed_gradients(rng, w0.shape)]
+    got = run_keras(kd.optimizers.Adam(3e-2, **setting), w0, gradients)
+    np.testing.assert_allclose(got, torch_adam_replay(w0, gradients, 3e-2, **setting), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="compares with torch.optim.Adam itself")
+def test_adam_trajectory_equals_torch_optim_adam(rng):
+    import torch
+
+    w0 = rng.standard_normal((3, 4)).astype("float32")
+    gradients = fixed_gradients(rng, w0.shape)
+    parameter = torch.nn.Parameter(torch.tensor(w0))
+    reference = torch.optim.Adam([parameter], lr=3e-2, betas=(0.5, 0.999), weight_decay=1e-3)
+    for g in gradients:
+        parameter.grad = torch.tensor(g)
+        reference.step()
+    got = run_keras(kd.optimizers.Adam(3e-2, beta_1=0.5, weight_decay=1e-3), w0, gradients)
+    np.testing.assert_allclose(got, parameter.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_adam_config_round_trip_and_bad_arguments():
+    optimizer = kd.optimizers.Adam(3e-4, beta_1=0.5, weight_decay=1e-3)
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert isinstance(restored, kd.optimizers.Adam)
+    assert {k: restored.get_config()[k] for k in ("beta_1", "beta_2", "epsilon", "weight_decay")} == {
+        "beta_1": 0.5, "beta_2": 0.999, "epsilon": 1e-8, "weight_decay": 1e-3}
+    with pytest.raises(ValueError, match=re.escape("beta_1")):
+        kd.optimizers.Adam(beta_1=1.0)
+    with pytest.raises(ValueError, match=re.escape("weight_decay")):
+        kd.optimizers.Adam(weight_decay=-1.0)

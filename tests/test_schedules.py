@@ -19,8 +19,20 @@ def test_schedules_match_torch_schedulers_stepped_per_epoch():
         assert float(cosine(step)) == pytest.approx(0.05 * (1 + np.cos(np.pi * min(epoch, 6) / 6)), abs=1e-7)
 
 
+def test_cosine_annealing_with_a_minimum_and_the_scheduler_stepped_before_each_epoch():
+    """``CosineAnnealingLR(T_max=4, eta_min=0.001)`` stepped at the start of each epoch (DARTS' and
+    STACNAS' search scripts): epoch e trains at the rate of e + 1."""
+    cosine = kd.schedules.CosineAnnealing(0.025, 4, steps_per_epoch=2, minimum=0.001, epoch_offset=1)
+    for step in range(10):
+        epoch = min(step // 2 + 1, 4)
+        expected = 0.001 + 0.024 * 0.5 * (1 + np.cos(np.pi * epoch / 4))
+        assert float(cosine(step)) == pytest.approx(expected, abs=1e-7)
+    assert float(cosine(7)) == pytest.approx(0.001)
+
+
 def test_schedules_serialize():
-    for schedule in (kd.schedules.MultiStepDecay(0.1, [2, 5], 0.2, 3), kd.schedules.CosineAnnealing(0.1, 6, 3)):
+    for schedule in (kd.schedules.MultiStepDecay(0.1, [2, 5], 0.2, 3), kd.schedules.CosineAnnealing(0.1, 6, 3),
+                     kd.schedules.CosineAnnealing(0.1, 6, 3, minimum=0.01, epoch_offset=1)):
         restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
         assert restored.get_config() == schedule.get_config()
 
@@ -35,6 +47,8 @@ def test_schedules_serialize():
         (lambda: kd.schedules.MultiStepDecay(0.1, [60], 1.5, 3),
          "`factor` must be a number in (0, 1]. Received: factor=1.5"),
         (lambda: kd.schedules.CosineAnnealing(0.1, 0, 3), "`epochs` must be an int >= 1. Received: epochs=0"),
+        (lambda: kd.schedules.CosineAnnealing(0.1, 10, 3, minimum=0.2),
+         "`minimum` must be a number in [0, 0.1]. Received: minimum=0.2"),
         (lambda: kd.schedules.CosineAnnealing(0.1, 10, 2.5),
          "`steps_per_epoch` must be an int >= 1. Received: steps_per_epoch=2.5"),
     ],

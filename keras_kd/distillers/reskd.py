@@ -44,7 +44,8 @@ from keras_kd.files import load_model, save_model, write_json
 from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_divergence
 from keras_kd.losses.softmax_l2 import SoftmaxL2, softmax_l2
 from keras_kd.losses.supervised import weighted_mean
-from keras_kd.models.deploy import takes_raw_images, with_preprocessing
+from keras_kd.models.deploy import image_shape, takes_raw_images, with_preprocessing
+from keras_kd.nas.search import ResStudentSearch, describe
 from keras_kd.validation import check_choice, check_non_negative
 
 ENERGY_MODES = ("running", "members")
@@ -63,7 +64,11 @@ RESKD_STAGE_SETTINGS = {
 
 
 def energy(logits):
-    """Per-example ``||softmax(logits)||_2^2`` (li2021 eq. 8) of numpy logits."""
+    """Per-example ``||softmax(logits)||_2^2`` (li2021 eq. 8) of numpy logits.
+
+    Args:
+        logits: numpy-convertible logits, shape (batch, classes).
+    """
     logits = np.asarray(logits, np.float64)
     z = logits - logits.max(axis=-1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
@@ -75,6 +80,11 @@ def dataset_energy(model, x, batch_size=256):
 
     Algorithm 1 stops adding res-students once ``dataset_energy(S_i, D_v)``
     exceeds 90% of the teacher's; ``TH_energy = dataset_energy(S_n, D_v)``.
+
+    Args:
+        model: a Keras model producing logits.
+        x: the examples (what ``model.predict`` takes).
+        batch_size: batch size of the prediction.
     """
     if process_count() > 1:
         return energy_across_processes(model, x, batch_size)
@@ -401,7 +411,9 @@ def train_reskd(
     Args:
         teacher: trained teacher (frozen).
         student: untrained S_0.
-        res_students: untrained candidates R_1, R_2, ... (at most this many stages).
+        res_students: untrained candidates R_1, R_2, ... (at most this many stages); an entry may be a
+            ``kd.nas.ResStudentSearch``, whose stage first searches the res-student's architecture with the
+            stage's loss (li2021 §III-B1, eq. 6 with eq. 3; searched in ``directory/stage_<i>_search``).
         train_data: a dataset of (x, y) batches, or an ``(x, y)`` tuple.
         validation_x: the validation images D_v (numpy), carved from train.
         optimizer_fn: no-argument callable returning a fresh optimizer per stage.
@@ -423,7 +435,8 @@ def train_reskd(
     Returns:
         ``(ensemble, record)``: a ``ResidualEnsemble`` with the threshold, and
         ``{"teacher_energy", "energies" (of S_0..S_n), "threshold_ratio",
-        "threshold"}``.
+        "threshold", "searched"}``, where ``"searched"`` maps the index of each searched R_i to its
+        genotype, parameters and MFLOPs (li2021's convention).
     """
     fit_kwargs = dict(fit_kwargs or {})
     energy_ratio = check_non_negative(energy_ratio, "energy_ratio")
@@ -448,18 +461,32 @@ def train_reskd(
             save_model(model, path)
         return model
 
+    def searched(index, spec, make_trainer):
+        """The res-student a ``ResStudentSearch`` finds with the stage's loss, and its record."""
+        shape, classes = image_shape(teacher), logits_shape(teacher)[-1]
+        search_kwargs = {k: v for k, v in fit_kwargs.items() if k not in ("epochs", "batch_size")}
+        genotype = spec.search(make_trainer, train_data, classes, shape, search_kwargs,
+                               os.path.join(directory, f"stage_{index}_search") if directory else None)
+        model = spec.build(genotype, classes, shape, name=f"searched_r{index}")
+        return model, describe(model, genotype)
+
     members = [stage(0, student, lambda s: Distiller(student=s, teacher=teacher, losses=student_losses))]
-    energies = [dataset_energy(members[0], validation_x)]
+    energies, searches = [dataset_energy(members[0], validation_x)], {}
     for index, candidate in enumerate(res_students, start=1):
         previous = list(members)
-        members.append(stage(index, candidate, lambda r: ResidualDistiller(
-            res_student=r, teacher=teacher, previous=previous, **stage_kwargs)))
+
+        def make_trainer(r, previous=previous):
+            return ResidualDistiller(res_student=r, teacher=teacher, previous=previous, **stage_kwargs)
+
+        if isinstance(candidate, ResStudentSearch):
+            candidate, searches[index] = searched(index, candidate, make_trainer)
+        members.append(stage(index, candidate, make_trainer))
         energies.append(dataset_energy(ResidualEnsemble(members), validation_x))
         if energies[-1] > energy_ratio * teacher_energy:
             break
     threshold = threshold_ratio * energies[-1]
     record = {"teacher_energy": teacher_energy, "energies": energies, "threshold_ratio": threshold_ratio,
-              "threshold": threshold}
+              "threshold": threshold, "searched": searches}
     if directory:
         write_json(os.path.join(directory, "reskd.json"), record)
     return ResidualEnsemble(members, threshold=threshold), record

@@ -3,7 +3,8 @@
     KERAS_BACKEND=jax python tests/scripts/resumable_fit.py TRAINER DIRECTORY [EXIT_AT_STEP]
 
 ``TRAINER`` is ``distiller``, ``crd`` (a Distiller with CRD's memories), ``init_stage`` (AB's
-initialization stage), ``gkt`` or ``reskd``. Training state is backed
+initialization stage), ``gkt``, ``reskd`` or ``reskd_search`` (R_1 searched: ``kd.nas.ResStudentSearch``, two
+search stages of 2 epochs, cells of 2 nodes). Training state is backed
 up in ``DIRECTORY/backup`` at every epoch end (ResKD also keeps its finished
 stages in ``DIRECTORY/stages``). With ``EXIT_AT_STEP=n`` the process dies
 (``os._exit(17)``, no clean-up) after its n-th training batch. Otherwise
@@ -52,8 +53,10 @@ def run(trainer, directory, callbacks, x, y):
     """Trains and returns ``{name: array}`` of the final state."""
     fit_kwargs = {"batch_size": BATCH, "epochs": EPOCHS, "shuffle": False, "verbose": 0, "callbacks": callbacks}
     teacher = network(14, "teacher")
-    if trainer == "reskd":
-        student, res_student = network(8, "s0"), network(8, "r1")
+    if trainer in ("reskd", "reskd_search"):
+        student = network(8, "s0")
+        res_student = network(8, "r1") if trainer == "reskd" else kd.nas.ResStudentSearch(
+            epochs=(2, 2), cells=(3, 3), channels=2, nodes=2, batch_size=BATCH, network_cells=3, network_channels=4)
         ensemble, _ = kd.distillers.train_reskd(
             teacher, student, [res_student], (x, y), x[:8], optimizer_fn=optimizer, fit_kwargs=fit_kwargs,
             energy_ratio=1e9, directory=os.path.join(directory, "stages"))

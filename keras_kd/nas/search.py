@@ -1,0 +1,282 @@
+"""KD-guided differentiable search of res-students (li2021 §III-B1, eq. 6-7), trained as STACNAS trains.
+
+li2021: "We also use the knowledge distillation loss function in the search stage when using NAS" (eq. 6:
+``argmin over w_S, alpha_S`` of the KD loss), "We use the same search space as that of STACNAS" and "We use
+the same training strategy as that of STACNAS [60] to obtain the final suitable network". For the
+res-student ``R_i`` the KD loss is the stage's, eq. 3 on the target ``T - S_{i-1}`` (a
+``ResidualDistiller`` whose ``res_student`` is the ``SuperNet``).
+
+STACNAS' strategy (li2019, and its reference code susan0199/stacnas ``search.py``, whose settings are the
+defaults here where the paper's text is not among our sources):
+
+- **one-level optimization**: every step takes one gradient of the training loss for both the network
+  weights and the architecture weights, on the same batch, from all the training data ("train_ratio=1
+  means we use all the 50000 training images"); DARTS' bilevel alternation on a validation split is
+  not what li2019 does;
+- the network weights: ``SGD(0.025, momentum 0.9, weight decay 3e-4)``, cosine annealing to 0.001 over the
+  epochs of the stage (the scheduler stepped before each epoch), gradients clipped to a global norm of 3;
+- the architecture weights: ``Adam(3e-4, betas (0.5, 0.999), weight decay 1e-3)``, torch's (coupled);
+- two stages of 80 epochs at batch 64, 16 channels: 14 cells over one representative per category
+  (``STACNAS_STAGE1``), then 20 cells over each edge's category (``category_primitives``);
+- the genotype: per node the two edges whose best non-``none`` architecture weight is largest, compared
+  as raw weights (the reference's ``build_genotype_from_alpha``), not softmaxed as DARTS does.
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+
+from keras_kd.api import register
+from keras_kd.backend.seeded_weights import seeded_weights
+from keras_kd.files import read_json, write_json
+from keras_kd.models.profile import profile
+from keras_kd.nas.genotype import STACNAS_STAGE1, Genotype
+from keras_kd.nas.networks import ARCHITECTURE_PREFIX, SuperNet, darts_network
+from keras_kd.optimizers import SGD, Adam
+from keras_kd.schedules import CosineAnnealing
+from keras_kd.validation import check_int, check_number
+
+
+def is_architecture_weight(variable):
+    """Whether a variable is a ``SuperNet``'s architecture weight (by its name)."""
+    return variable.name.startswith(ARCHITECTURE_PREFIX)
+
+
+@register
+class SearchOptimizers(keras.optimizers.Optimizer):
+    """Two optimizers as one: the architecture weights (``kd.nas.SuperNet.architecture_weights``) go to
+    ``architecture_optimizer``, every other variable to ``weights_optimizer``, in one step of one gradient
+    (STACNAS' one-level optimization). Compile any keras_kd trainer (or the ``SuperNet`` itself) with it.
+
+    ``learning_rate`` and ``iterations`` are the weights optimizer's (a learning-rate callback changes
+    that one); both optimizers' variables are saved and restored with the trainer.
+
+    Args:
+        weights_optimizer: the network weights' optimizer (an optimizer or its config).
+        architecture_optimizer: the architecture weights' optimizer.
+        name: the optimizer's name.
+    """
+
+    def __init__(self, weights_optimizer, architecture_optimizer, name="search_optimizers", **kwargs):
+        super().__init__(learning_rate=0.0, name=name, **kwargs)
+        self.weights_optimizer = keras.optimizers.get(weights_optimizer)
+        self.architecture_optimizer = keras.optimizers.get(architecture_optimizer)
+
+    def _split(self, values, variables):
+        groups = ([], [], [], [])
+        for value, variable in zip(values, variables):
+            offset = 2 if is_architecture_weight(variable) else 0
+            groups[offset].append(value)
+            groups[offset + 1].append(variable)
+        return groups
+
+    def build(self, var_list):
+        _, weights, _, architecture = self._split(var_list, var_list)
+        if not architecture:
+            raise ValueError("SearchOptimizers found no architecture weight among the trained variables (names "
+                             f"starting with {ARCHITECTURE_PREFIX!r}): train a kd.nas.SuperNet with it. Received "
+                             f"{len(var_list)} variables, e.g. {[v.name for v in var_list[:3]]}")
+        super().build(var_list)
+        self.weights_optimizer.build(weights)
+        self.architecture_optimizer.build(architecture)
+
+    @property
+    def variables(self):
+        return self._variables + self.weights_optimizer.variables + self.architecture_optimizer.variables
+
+    def apply(self, grads, trainable_variables=None):
+        variables = self._trainable_variables if trainable_variables is None else trainable_variables
+        weight_grads, weights, architecture_grads, architecture = self._split(list(grads), list(variables))
+        self.weights_optimizer.apply(weight_grads, weights)
+        self.architecture_optimizer.apply(architecture_grads, architecture)
+
+    @property
+    def iterations(self):
+        return self.weights_optimizer.iterations
+
+    @property
+    def learning_rate(self):
+        return self.weights_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.weights_optimizer.learning_rate = learning_rate
+
+    def get_config(self):
+        return {"name": self.name,
+                "weights_optimizer": keras.optimizers.serialize(self.weights_optimizer),
+                "architecture_optimizer": keras.optimizers.serialize(self.architecture_optimizer)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+
+def stacnas_optimizers(epochs, steps_per_epoch, learning_rate=0.025, minimum_learning_rate=0.001,
+                       momentum=0.9, weight_decay=3e-4, clipnorm=3.0, architecture_learning_rate=3e-4,
+                       architecture_weight_decay=1e-3):
+    """STACNAS' search optimizers (li2019's reference code; see the module docstring).
+
+    Args:
+        epochs: epochs of the search stage (the cosine's length).
+        steps_per_epoch: optimizer steps per epoch.
+        learning_rate: the weights' first rate (0.025).
+        minimum_learning_rate: the weights' last rate (0.001).
+        momentum: the weights' momentum (0.9).
+        weight_decay: the weights' coupled L2 (3e-4).
+        clipnorm: the weights' gradients' global norm bound (3).
+        architecture_learning_rate: Adam's rate for the architecture weights (3e-4).
+        architecture_weight_decay: Adam's coupled L2 on the architecture weights (1e-3).
+    """
+    schedule = CosineAnnealing(learning_rate, epochs, steps_per_epoch, minimum=minimum_learning_rate, epoch_offset=1)
+    return SearchOptimizers(
+        SGD(schedule, momentum=momentum, weight_decay=weight_decay, global_clipnorm=clipnorm),
+        Adam(architecture_learning_rate, beta_1=0.5, beta_2=0.999, weight_decay=architecture_weight_decay))
+
+
+def steps_in(train_data, batch_size):
+    """Optimizer steps per epoch of ``fit(*train_data)``: an ``(x, y)`` tuple at ``batch_size``, or a
+    batched dataset of known length."""
+    if isinstance(train_data, tuple):
+        return math.ceil(len(train_data[0]) / batch_size)
+    steps = int(train_data.cardinality()) if hasattr(train_data, "cardinality") else len(train_data)
+    if steps < 0:
+        raise ValueError(f"The search needs the number of batches per epoch; the dataset's is unknown ({steps}). "
+                         "Pass a dataset of known length (not repeated).")
+    return steps
+
+
+@dataclasses.dataclass
+class ResStudentSearch:
+    """A res-student found by search (li2021 §III-B1): give it to ``kd.distillers.train_reskd`` in place of a
+    model (``res_students=[kd.nas.ResStudentSearch()]``). The stage searches with its own KD loss (eq. 3
+    on ``T - S_{i-1}``), builds the genotype's network and trains it as a handcrafted res-student.
+
+    li2021 gives R_1's size, not its depth or width: Table IV's S_1 has 0.453 / 0.485 M parameters and
+    S_0 (ResNet-20) 0.270 / 0.276 M on CIFAR-10 / CIFAR-100, so R_1 has about 0.183 / 0.209 M. The
+    network here has ``network_cells`` cells (8, the depth of DARTS' search network) and, unless
+    ``network_channels`` is given, the most channels (even) whose network stays within ``params_budget``.
+
+    Args:
+        epochs: epochs of the two search stages (li2019: 80, 80).
+        cells: cells of the two stages' search networks (li2019: 14, 20).
+        channels: channels of the search networks' first cells (16).
+        nodes: intermediate nodes per cell, in the search and the res-student (4).
+        batch_size: the search's batch for ``(x, y)`` data (li2019: 64); a dataset keeps its batches.
+        network_cells: cells of the res-student.
+        network_channels: channels of the res-student's first cells; None: from ``params_budget``.
+        params_budget: the res-student's parameter budget (default 183,000, li2021 Table IV CIFAR-10).
+        pool_norm: a BatchNorm after the res-student's pools (STACNAS' network: True).
+        optimizers_fn: ``(epochs, steps_per_epoch) -> optimizer`` for each stage; default
+            ``stacnas_optimizers``.
+        seed: seed of the initial weights of the search networks (``seed``, ``seed + 1``) and of the
+            res-student (``seed + 2``): a run resumed after a kill builds them as the uninterrupted run did.
+    """
+
+    epochs: tuple = (80, 80)
+    cells: tuple = (14, 20)
+    channels: int = 16
+    nodes: int = 4
+    batch_size: int = 64
+    network_cells: int = 8
+    network_channels: int = None
+    params_budget: int = 183_000
+    pool_norm: bool = True
+    optimizers_fn: object = None
+    seed: int = 0
+
+    def __post_init__(self):
+        self.epochs = tuple(check_int(e, "epochs") for e in self.epochs)
+        self.cells = tuple(check_int(c, "cells", low=3) for c in self.cells)
+        if len(self.epochs) != 2 or len(self.cells) != 2:
+            raise ValueError(f"`epochs` and `cells` need one value per search stage (2). Received: "
+                             f"epochs={self.epochs}, cells={self.cells}")
+        check_int(self.channels, "channels")
+        check_int(self.nodes, "nodes")
+        check_int(self.seed, "seed", low=0)
+        check_int(self.batch_size, "batch_size")
+        check_int(self.network_cells, "network_cells", low=3)
+        if self.network_channels is not None and check_int(self.network_channels, "network_channels") % 2:
+            raise ValueError(f"`network_channels` must be even. Received: network_channels={self.network_channels}")
+        check_number(self.params_budget, "params_budget", 1, math.inf)
+
+    def search(self, make_trainer, train_data, num_classes, input_shape, fit_kwargs=None, directory=None):
+        """STACNAS' two stages; returns the genotype.
+
+        Args:
+            make_trainer: ``supernet -> trainer`` (uncompiled), whose loss is the stage's (eq. 6 / eq. 3).
+            train_data: ``(x, y)`` or a batched dataset.
+            num_classes: classes of the search networks.
+            input_shape: image shape without batch.
+            fit_kwargs: extra ``fit`` arguments (``callbacks``, ``shuffle``, ``verbose``); ``epochs`` and
+                ``batch_size`` are the search's.
+            directory: if given, the first stage's result (``search_stage1.json``) and the genotype
+                (``genotype.json``) are kept there and a later call resumes after them.
+        """
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        genotype_path = os.path.join(directory, "genotype.json") if directory else None
+        if genotype_path and os.path.exists(genotype_path):
+            return Genotype.from_config(read_json(genotype_path))
+        stage1_path = os.path.join(directory, "search_stage1.json") if directory else None
+        if stage1_path and os.path.exists(stage1_path):
+            primitives = read_json(stage1_path)
+        else:
+            net = self._run_stage(0, STACNAS_STAGE1, make_trainer, train_data, num_classes, input_shape, fit_kwargs)
+            primitives = {kind: [list(names) for names in edges]
+                          for kind, edges in net.category_primitives().items()}
+            if stage1_path:
+                write_json(stage1_path, primitives)
+        net = self._run_stage(1, primitives, make_trainer, train_data, num_classes, input_shape, fit_kwargs)
+        genotype = net.genotype(scores="alphas")
+        if genotype_path:
+            write_json(genotype_path, genotype.get_config())
+        return genotype
+
+    def _run_stage(self, stage, primitives, make_trainer, train_data, num_classes, input_shape, fit_kwargs):
+        with seeded_weights(self.seed + stage):
+            net = SuperNet(num_classes, self.channels, self.cells[stage], self.nodes, primitives, input_shape,
+                           name=f"search_stage{stage + 1}")
+        trainer = make_trainer(net)
+        steps = steps_in(train_data, self.batch_size)
+        optimizers_fn = self.optimizers_fn or stacnas_optimizers
+        trainer.compile(optimizer=optimizers_fn(self.epochs[stage], steps))
+        kwargs = {**(fit_kwargs or {}), "epochs": self.epochs[stage]}
+        if isinstance(train_data, tuple):
+            kwargs["batch_size"] = self.batch_size
+            trainer.fit(*train_data, **kwargs)
+        else:
+            kwargs.pop("batch_size", None)
+            trainer.fit(train_data, **kwargs)
+        return net
+
+    def channels_for(self, genotype, num_classes, input_shape):
+        """``network_channels``, or the most (even) channels within ``params_budget``."""
+        if self.network_channels is not None:
+            return self.network_channels
+        channels = 2
+        while self._params(genotype, num_classes, input_shape, channels + 2) <= self.params_budget:
+            channels += 2
+        return channels
+
+    def _params(self, genotype, num_classes, input_shape, channels):
+        with seeded_weights(self.seed + 2):  # leaves Keras' global random stream as it was
+            model = darts_network(genotype, num_classes, channels, self.network_cells, input_shape,
+                                  pool_norm=self.pool_norm)
+        return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+    def build(self, genotype, num_classes, input_shape, name="res_student"):
+        """The res-student of ``genotype``: ``darts_network`` at ``network_cells`` and ``channels_for``."""
+        channels = self.channels_for(genotype, num_classes, input_shape)
+        with seeded_weights(self.seed + 2):
+            return darts_network(genotype, num_classes, channels, self.network_cells, input_shape,
+                                 pool_norm=self.pool_norm, name=name)
+
+
+def describe(model, genotype):
+    """The stage record of a searched res-student: its genotype, parameters and li2021's MFLOPs."""
+    counts = profile(model, convention="li2021")
+    return {"genotype": genotype.get_config(), "params": counts["trainable_params"], "mflops": counts["flops"] / 1e6}
