@@ -42,12 +42,21 @@ def group_conv_implementation():
 
 
 def set_skip_mode(mode):
-    """Sets ``skip_mode`` (``"auto"``, ``"cond"`` or ``"mask"``) for this process."""
+    """Sets ``skip_mode`` (``"auto"``, ``"cond"`` or ``"mask"``) for this process.
+
+    Args:
+        mode: ``"auto"``, ``"cond"`` or ``"mask"``.
+    """
     _settings["skip_mode"] = check_choice(mode, "skip_mode", SKIP_MODES)
 
 
 def set_group_conv_implementation(implementation):
-    """Sets ``group_conv_implementation`` for the layers built from now on."""
+    """Sets ``group_conv_implementation`` for the layers built from now on.
+
+    Args:
+        implementation: one of ``GROUP_CONV_IMPLEMENTATIONS`` (``"auto"``, ``"native"``, ``"split"``,
+            ``"depthwise"``, ``"dense"``).
+    """
     _settings["group_conv_implementation"] = check_choice(
         implementation, "group_conv_implementation", GROUP_CONV_IMPLEMENTATIONS
     )
@@ -55,7 +64,12 @@ def set_group_conv_implementation(implementation):
 
 @contextlib.contextmanager
 def settings(**values):
-    """Context manager: the given settings inside the block, the previous ones after."""
+    """Context manager: the given settings inside the block, the previous ones after.
+
+    Args:
+        **values: settings by name (``skip_mode=``, ``group_conv_implementation=``) and their values
+            for the block; an unknown name or value raises ValueError.
+    """
     for name, value in values.items():
         if name not in _CHOICES:
             raise ValueError(f"Unknown keras_kd setting. Received: {name}={value!r}. Settings: {sorted(_CHOICES)}")

@@ -45,6 +45,22 @@ class Recipe:
     scales are GradAug's CIFAR ones (its code's "resos: [32, 28, 24]"), and
     every training batch is scaled, since GKT trains one network per step,
     where GradAug feeds its full network the original images.
+
+    Args:
+        paper: the paper's key (``"crowley2018"``).
+        family: the model family (``model_family``).
+        epochs: training epochs.
+        batch_size: examples per batch.
+        learning_rate: the initial learning rate.
+        schedule: ``"multistep"``, ``"cosine"`` or ``"exponential"`` (see above).
+        weight_decay: the SGD weight decay.
+        source: the paper's (or its code's) words for the recipe, quoted.
+        milestones: the epochs of the multistep schedule.
+        factor: the schedule's factor.
+        momentum: the SGD momentum.
+        nesterov: whether the SGD is Nesterov's.
+        pad_mode: ``"constant"`` or ``"reflect"`` (see above).
+        random_scale: the scales (see above); ``()`` for none.
     """
 
     paper: str
@@ -206,7 +222,11 @@ def model_family(model_name):
     """The recipe family of a zoo registry name (``keras_kd.models.get_model``): ``wrn``,
     ``resnet18`` (the CIFAR-stem ImageNet layouts, jha2020's ResNet-18), ``resnet`` (CIFAR
     ResNets, He et al.'s pre-activation ones too), ``mobilenet`` (v1), ``mobilenetv2``, ``densenet``,
-    ``mobilenetv3``, ``vgg``, ``shufflenet``, ``xception``, ``inception`` or ``imagenet-resnet``; raises ValueError for unknown names."""
+    ``mobilenetv3``, ``vgg``, ``shufflenet``, ``xception``, ``inception`` or ``imagenet-resnet``; raises ValueError for unknown names.
+
+    Args:
+        model_name: a zoo registry name (``keras_kd.models.list_models()``).
+    """
     return recipe_family(model_name)
 
 
@@ -214,6 +234,11 @@ def get_recipe(paper, model_name=None, family=None):
     """The recipe of ``paper`` for a zoo model (``model_name``) or a ``family``.
 
     Raises ValueError naming the paper and family when there is none.
+
+    Args:
+        paper: the paper's key (``"crowley2018"``, ``"tang2024"``...).
+        model_name: a zoo registry name; its family is ``model_family(model_name)``.
+        family: the family, instead of ``model_name``.
     """
     family = family or model_family(model_name)
     family = FAMILY_FALLBACKS.get(paper, {}).get(family, family)

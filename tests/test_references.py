@@ -1,5 +1,6 @@
 """Every paper key the sources cite resolves in ``keras_kd.references``, and the README lists them all."""
 
+import importlib.util
 import pathlib
 import re
 
@@ -25,6 +26,14 @@ def cited_keys():
         for token in set(KEY_PATTERN.findall(path.read_text(encoding="utf-8"))):
             found.setdefault(token, []).append(str(path.relative_to(ROOT)))
     return found
+
+
+def docs_hooks():
+    """The docs site's hook module (``docs/hooks/generated.py``): its generators need neither MkDocs nor a build."""
+    spec = importlib.util.spec_from_file_location("docs_hooks_generated", ROOT / "docs" / "hooks" / "generated.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def readme_references():
@@ -85,3 +94,14 @@ def test_cite_unknown_key_raises_naming_it(key):
         cite(key)
     assert "crowley2018" in str(error.value)  # the known keys are listed
 
+
+def test_every_cited_key_is_an_anchor_of_the_generated_references_page():
+    page = docs_hooks().references_markdown()
+    anchors = re.findall(r'<a id="([^"]+)"></a>', page)
+    assert len(anchors) == len(set(anchors)), "a key is anchored twice"
+    missing = sorted(key for key in cited_keys() if f'<a id="{key}"></a>' not in page)
+    assert not missing, f"Cited keys without an anchor on the references page: {missing}"
+    assert sorted(anchors) == sorted(REFERENCES)
+    for key, reference in REFERENCES.items():  # the row carries the fields cite() formats
+        row = next(line for line in page.splitlines() if f'<a id="{key}"></a>' in line)
+        assert reference.title.replace("|", "\\|") in row and str(reference.year) in row, key

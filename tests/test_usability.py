@@ -342,12 +342,12 @@ def test_export_writes_the_student(tmp_path):
     np.testing.assert_allclose(np.asarray(served), keras.ops.convert_to_numpy(distiller.student(x)), rtol=1e-5, atol=1e-5)
 
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
 
 
-def readme_block(heading):
-    """The first python code block under ``heading`` in the README."""
-    text = open(README).read().split(heading, 1)[1]
+def docs_block(page, heading):
+    """The first python code block under ``heading`` in the documentation page ``docs/<page>``."""
+    text = open(os.path.join(DOCS, page), encoding="utf-8").read().split(heading, 1)[1]
     return text.split("```python\n", 1)[1].split("```", 1)[0]
 
 
@@ -376,7 +376,7 @@ def test_the_keras_io_example_ported_runs():
     teacher.fit(x_train, y_train, epochs=1, verbose=0)
     scope = {"kd": kd, "keras": keras, "student": student, "teacher": teacher,
              "x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    exec(readme_block("### Coming from keras.io or `keras.distillation`").replace("epochs=3", "epochs=1, verbose=0"), scope)
+    exec(docs_block("coming-from.md", "## keras.io and `keras.distillation`").replace("epochs=3", "epochs=1, verbose=0"), scope)
     distiller = scope["distiller"]
     assert distiller.terms[0].alpha == 0.9 and distiller.student_loss_weight == pytest.approx(0.1)
     assert set(distiller.evaluate(x_test, y_test, return_dict=True, verbose=0)) == {"loss", "sparse_categorical_accuracy"}
@@ -417,13 +417,13 @@ def test_with_preprocessing_names_bad_statistics():
         kd.models.with_preprocessing(zoo_net(), [0.5], [0.25])
 
 
-def test_the_readme_raw_images_path_runs(tmp_path):
+def test_the_documented_raw_images_path_runs(tmp_path):
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 256, (24, *SHAPE), dtype=np.uint8)
     source = {"train": (raw[:16], np.arange(16) % CLASSES), "test": (raw[16:], np.arange(8) % CLASSES)}
     distiller = kd.Distiller(student=zoo_net(), teacher=zoo_net(14))
     scope = {"kd": kd, "source": source, "distiller": distiller, "raw_images": raw[16:]}
-    block = readme_block("### From raw images to predictions")
+    block = docs_block("raw-images.md", "# From raw images to predictions")
     exec(block.replace('"student_raw.keras"', repr(str(tmp_path / "student_raw.keras"))), scope)
     restored = kd.files.load_model(str(tmp_path / "student_raw.keras"))
     np.testing.assert_allclose(restored.predict(raw[16:], verbose=0), scope["logits"], rtol=1e-5, atol=1e-5)

@@ -17,7 +17,11 @@ _SPLITS = {"train": "train", "test": "t10k"}
 
 
 def read_idx(path):
-    """The array stored in one idx file (``.gz`` read transparently)."""
+    """The array stored in one idx file (``.gz`` read transparently).
+
+    Args:
+        path: the idx file (``.gz`` or not).
+    """
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as handle:
         data = handle.read()
@@ -50,6 +54,10 @@ def load_idx_split(directory, split):
     """``(images, labels)`` of ``split`` ("train" or "test") from an idx directory.
 
     Images are uint8 (n, height, width, 1); labels int64 (n,).
+
+    Args:
+        directory: a directory holding the idx files (``train-images-idx3-ubyte`` ..., ``.gz`` or not).
+        split: ``"train"`` or ``"test"``.
     """
     check_choice(split, "split", _SPLITS)
     prefix = _SPLITS[split]

@@ -42,6 +42,14 @@ def load_arrays(source, split="train", validation_fraction=0.1, seed=0, data_dir
 
     ``"train"`` and ``"validation"`` come in a seeded random order, so their
     first n examples are a random subset; ``"test"`` keeps the source order.
+
+    Args:
+        source: as in ``load`` (without ``image_size``: decoded in memory).
+        split: ``"train"``, ``"validation"`` (carved from train) or ``"test"``.
+        validation_fraction: share of the training data held out as ``"validation"`` (as in ``load``).
+        seed: seeds the split (as in ``load``).
+        data_dir: tensorflow-datasets location (as in ``load``).
+        download: ``True`` fetches a missing tfds dataset (as in ``load``).
     """
     return _split_of(read_source(source, data_dir=data_dir, download=download), source, split,
                      validation_fraction, seed)
@@ -70,7 +78,17 @@ def list_split(source, split="train", validation_fraction=0.1, seed=0, data_dir=
     streams with ``image_size=``): file paths or encoded images, and int64 labels. ``source`` is a local
     folder tree, tar archive, Tiny-ImageNet directory or tfds name (``data_dir`` and ``download`` as in
     ``load``), or such a listing itself, ``{split: (items, labels)}`` with items a list of paths or encoded
-    images."""
+    images.
+
+    Args:
+        source: a local folder tree, tar archive, Tiny-ImageNet directory or tfds name, or a listing
+            ``{split: (items, labels)}``.
+        split: ``"train"``, ``"validation"`` (carved from train) or ``"test"``.
+        validation_fraction: share of the training data held out as ``"validation"`` (as in ``load``).
+        seed: seeds the split (as in ``load``).
+        data_dir: tensorflow-datasets location (as in ``load``).
+        download: ``True`` fetches a missing tfds dataset (as in ``load``).
+    """
     if _is_listing(source):
         return _split_of({k: (list(items), np.asarray(labels, np.int64)) for k, (items, labels) in source.items()},
                          "<listing>", split, validation_fraction, seed)
@@ -96,7 +114,11 @@ def _is_listing(source):
 
 
 def channel_statistics(images):
-    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
+    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units.
+
+    Args:
+        images: uint8 images, channels last (any leading shape).
+    """
     pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
     return pixels.mean(axis=0).astype(np.float32), pixels.std(axis=0).astype(np.float32)
 
@@ -104,7 +126,16 @@ def channel_statistics(images):
 def num_examples(source, split="train", validation_fraction=0.1, seed=0, data_dir=None, download=False):
     """How many examples ``load(source, split, ...)`` yields (e.g. GKT's ``num_examples``:
     the ``"train"`` part leaves the carved validation examples out). Local image sources are
-    counted from their listing, tfds names from their metadata: neither is decoded."""
+    counted from their listing, tfds names from their metadata: neither is decoded.
+
+    Args:
+        source: as in ``load``.
+        split: ``"train"``, ``"validation"`` (carved from train) or ``"test"``.
+        validation_fraction: share of the training data held out as ``"validation"`` (as in ``load``).
+        seed: seeds the split (as in ``load``).
+        data_dir: tensorflow-datasets location (as in ``load``).
+        download: ``True`` fetches a missing tfds dataset (as in ``load``).
+    """
     if _lists_images(source) and os.path.exists(source):
         return len(list_split(source, split, validation_fraction, seed, data_dir, download)[1])
     if _lists_images(source):  # a tfds name: its metadata, split as load would
@@ -117,7 +148,15 @@ def num_examples(source, split="train", validation_fraction=0.1, seed=0, data_di
 def statistics(source, validation_fraction=0.1, seed=0, data_dir=None, download=False):
     """``(mean, std)`` per channel, in [0, 1] units, with which ``load`` normalizes
     every split of ``source`` (those of its ``"train"`` part, same arguments).
-    ``keras_kd.models.with_preprocessing(model, mean, std)`` puts them in a model."""
+    ``keras_kd.models.with_preprocessing(model, mean, std)`` puts them in a model.
+
+    Args:
+        source: as in ``load``; the statistics are those of its ``"train"`` part.
+        validation_fraction: share of the training data held out as ``"validation"`` (as in ``load``).
+        seed: seeds the split (as in ``load``).
+        data_dir: tensorflow-datasets location (as in ``load``).
+        download: ``True`` fetches a missing tfds dataset (as in ``load``).
+    """
     images, _ = load_arrays(source, "train", validation_fraction, seed, data_dir, download)
     return channel_statistics(images)
 
@@ -193,6 +232,9 @@ def load(
         pad_mode: ``"constant"`` (zeros, crowley2018) or ``"reflect"`` (jha2020).
         with_index: yield ``((images, index), labels)`` with each example's
             position in the split (GKT keeps per-example knowledge by it).
+        random_scale: ``None`` for none, or GradAug's random scale transformation (yang2020, tang2024):
+            sizes as positive fractions of the image, each augmented batch resized to one drawn at random
+            (a recipe's ``random_scale``).
         data_dir: tensorflow-datasets location.
         download: ``True`` fetches a missing tfds dataset (needs internet).
         image_size: ``None`` (the images at their own size, in memory, with the CIFAR augmentation

@@ -223,7 +223,14 @@ def _modified(path):
 def list_examples(source, data_dir=None, download=False):
     """``{split: (items, labels)}`` of an image source without decoding it: each item an image file's path
     (folder trees, Tiny-ImageNet's layout) or its encoded bytes (tar archives, tfds names); labels int64,
-    read-only. Listed once per source (a changed local source is listed again)."""
+    read-only. Listed once per source (a changed local source is listed again).
+
+    Args:
+        source: a local folder tree, tar archive, Tiny-ImageNet directory or tfds name (not an idx
+            directory, whose files hold raw pixels).
+        data_dir: tensorflow-datasets location (as in ``load``).
+        download: ``True`` fetches a missing tfds dataset (as in ``load``).
+    """
     if is_idx_directory(source):
         raise ValueError(f"An idx directory holds raw pixels, not image files to list. Received: source={source!r}")
     return dict(_cached_examples(*local_or_name(source), data_dir, download))
@@ -286,7 +293,14 @@ def _read_path(path, mtime, data_dir, download):
 
 
 def read_source(source, data_dir=None, download=False):
-    """``{split: (images, labels)}`` of ``source`` (see the module docstring)."""
+    """``{split: (images, labels)}`` of ``source`` (see the module docstring).
+
+    Args:
+        source: a tfds name, a local path, ``(images, labels)`` arrays or a dict ``{split: (images,
+            labels)}``.
+        data_dir: tensorflow-datasets location (as in ``load``).
+        download: ``True`` fetches a missing tfds dataset (as in ``load``).
+    """
     if isinstance(source, dict):
         return {split: _as_arrays(*pair, name=f"source[{split!r}]") for split, pair in source.items()}
     if isinstance(source, (tuple, list)) and len(source) == 2:

@@ -143,7 +143,7 @@ def check_distribution(model):
             f"{type(model).__name__} was built under tf.distribute.MultiWorkerMirroredStrategy with "
             f"{len(workers)} workers, which Keras 3's fit does not support on TensorFlow (keras-team/keras "
             "issue 20585). Train over several processes with JAX: `KERAS_BACKEND=jax python -m "
-            "keras_kd.launch --num_processes N script.py` (README, \"Scaling out\"); on one machine, "
+            "keras_kd.launch --num_processes N script.py` (docs/scaling-out.md); on one machine, "
             "tf.distribute.MirroredStrategy works.")
 
 

@@ -9,7 +9,7 @@ unchanged single-process script trains data-parallel over every process's device
 then gives every process full batches (``remainder``). The job ends with the first worker that fails
 (the others are stopped; its exit code is the launcher's), at ``--timeout`` (exit 124) or on Ctrl-C
 (exit 130). On several machines run the worker module with the same variables on each host instead (see
-the README's "Scaling out").
+docs/scaling-out.md).
 """
 
 import os
@@ -36,7 +36,14 @@ def free_port():
 
 def worker_environments(num_processes, port, seed=None, environ=None):
     """The environment of each worker: ``KERAS_DISTRIBUTION_*`` (read by ``keras.distribution.initialize``),
-    ``KERAS_BACKEND=jax``, and the launch seed; raises ValueError for another backend."""
+    ``KERAS_BACKEND=jax``, and the launch seed; raises ValueError for another backend.
+
+    Args:
+        num_processes: how many workers.
+        port: the coordinator's port on 127.0.0.1.
+        seed: the launch seed (an integer >= 0) or ``None`` for none.
+        environ: the base environment; default ``os.environ``; its ``KERAS_BACKEND`` must be unset or ``"jax"``.
+    """
     environ = dict(os.environ if environ is None else environ)
     num_processes = check_int(num_processes, "num_processes")
     backend = environ.get("KERAS_BACKEND", "jax")
@@ -53,7 +60,12 @@ def worker_environments(num_processes, port, seed=None, environ=None):
 
 
 def stop(processes, sig=signal.SIGTERM):
-    """Sends ``sig`` to the running ``processes``, then kills those still running after the grace period."""
+    """Sends ``sig`` to the running ``processes``, then kills those still running after the grace period.
+
+    Args:
+        processes: ``subprocess.Popen`` objects.
+        sig: the signal sent first (default SIGTERM).
+    """
     for process in processes:
         if process.poll() is None:
             process.send_signal(sig)
@@ -69,7 +81,17 @@ def stop(processes, sig=signal.SIGTERM):
 def launch(script, args=(), num_processes=2, port=None, timeout=None, seed=None, environ=None):
     """Runs ``script`` with ``args`` in ``num_processes`` workers (see the module) with the variables of
     ``environ`` (default ``os.environ``); returns the exit code: 0 when every worker succeeded, else the
-    first failure's, 124 at ``timeout`` seconds, 130 on Ctrl-C."""
+    first failure's, 124 at ``timeout`` seconds, 130 on Ctrl-C.
+
+    Args:
+        script: the Python file each worker runs as ``__main__``.
+        args: its command-line arguments.
+        num_processes: how many worker processes.
+        port: the coordinator's port on 127.0.0.1; ``None`` picks a free one (``free_port``).
+        timeout: seconds before the workers are stopped (exit 124); ``None``: no limit.
+        seed: seeds Keras in every worker (``keras.utils.set_random_seed``); ``None``: not seeded.
+        environ: the workers' base environment; default ``os.environ``.
+    """
     if not os.path.isfile(script):
         raise ValueError(f"`script` must be a Python file. Received: script={script!r}")
     environments = worker_environments(num_processes, free_port() if port is None else port, seed, environ)

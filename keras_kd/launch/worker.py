@@ -17,6 +17,11 @@ from keras_kd.launch import SEED_VARIABLE
 
 
 def main(argv):
+    """Runs one worker (see the module): seeds, initializes the distribution, runs the script.
+
+    Args:
+        argv: the script's path, then its arguments.
+    """
     if not argv:
         raise SystemExit("usage: python -m keras_kd.launch.worker script [args ...]")
     import keras
@@ -41,7 +46,11 @@ def main(argv):
 
 
 def end_now(code):
-    """Exits with ``code`` without Python's exit handlers (JAX's shutdown barrier)."""
+    """Exits with ``code`` without Python's exit handlers (JAX's shutdown barrier).
+
+    Args:
+        code: the exit code.
+    """
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -110,6 +110,10 @@ class BlockSpec:
 def parse_block(block):
     """Returns the ``BlockSpec`` for a notation string or a ``BlockSpec``.
 
+    Args:
+        block: a notation string (``"S"``, ``"G(4)"``, ``"BG(2,M/8)"``, ``"g4"``...) or a ``BlockSpec``
+            (returned as is).
+
     Raises:
         ValueError: naming the received value when the notation is unknown.
     """

@@ -21,7 +21,12 @@ DOWN_BRANCH_WIDTHS = ("half", "input")
 
 
 def channel_shuffle(x, groups):
-    """``x`` (channels last) with its channels shuffled across ``groups`` groups."""
+    """``x`` (channels last) with its channels shuffled across ``groups`` groups.
+
+    Args:
+        x: a feature map (batch, height, width, channels); channels divisible by ``groups``.
+        groups: the number of groups (1 returns ``x``).
+    """
     if groups == 1:
         return x
     channels = x.shape[-1]

@@ -43,7 +43,13 @@ from keras_kd.validation import check_non_negative, check_number
 
 def activation_boundary_loss(student_map, teacher_map, margin=1.0):
     """Per example: the sum over (H, W, C) of the margin loss of the activation boundaries, float32,
-    no gradient into ``teacher_map``."""
+    no gradient into ``teacher_map``.
+
+    Args:
+        student_map: the student's (adapted) pre-ReLU feature map (B, H, W, C).
+        teacher_map: the teacher's pre-ReLU feature map, same shape; only its sign is used.
+        margin: the margin of the boundary (>= 0).
+    """
     s = ops.cast(student_map, "float32")
     t = ops.stop_gradient(ops.cast(teacher_map, "float32"))
     off = ops.cast(ops.logical_and(s > -margin, t <= 0), "float32")

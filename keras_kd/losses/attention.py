@@ -17,7 +17,11 @@ from keras_kd.validation import check_non_negative
 
 def attention_map(feature_map):
     """The normalized spatial attention map, shape (B, H*W), in float32 (an all-zero map
-    stays zero, with a zero gradient: ``losses.norms.l2_normalize``)."""
+    stays zero, with a zero gradient: ``losses.norms.l2_normalize``).
+
+    Args:
+        feature_map: a feature map (batch, height, width, channels).
+    """
     x = ops.cast(feature_map, "float32")
     if len(x.shape) != 4:
         raise ValueError(
@@ -35,7 +39,12 @@ def attention_difference(student_map, teacher_map):
 
 
 def attention_transfer_per_example(student_features, teacher_features):
-    """Per-example sum over taps of the mean over H*W of ``(a_s - a_t)^2``."""
+    """Per-example sum over taps of the mean over H*W of ``(a_s - a_t)^2``.
+
+    Args:
+        student_features: the student's feature maps, one per tap, (B, H, W, C) each.
+        teacher_features: the teacher's, in the same order and of the same spatial sizes.
+    """
     student_features, teacher_features = list(student_features), list(teacher_features)
     if len(student_features) != len(teacher_features) or not student_features:
         raise ValueError(
@@ -47,6 +56,10 @@ def attention_transfer_per_example(student_features, teacher_features):
 
 def attention_transfer_loss(student_features, teacher_features):
     """Sum over taps of the mean over B*H*W of ``(a_s - a_t)^2`` (no beta).
+
+    Args:
+        student_features: the student's feature maps, one per tap, (B, H, W, C) each.
+        teacher_features: the teacher's, in the same order and of the same spatial sizes.
 
     Example:
 

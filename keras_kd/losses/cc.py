@@ -98,7 +98,8 @@ class CC(TapTerm):
         tap: the tap of both networks (the pooled pre-logits ``"embedding"`` of zoo models, RepDistiller's
             ``feat[-1]``).
         mode: ``"code"`` (default) or ``"paper"`` (peng2019's kernel correlation matrices; see the module).
-        gamma, p_order: the kernel's ``gamma`` and expansion order in ``mode="paper"``.
+        gamma: the kernel's ``gamma`` in ``mode="paper"``.
+        p_order: the kernel's expansion order in ``mode="paper"``.
     """
 
     default_name = "cc"

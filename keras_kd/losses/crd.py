@@ -55,7 +55,14 @@ def contrast_scores(memory, rows, embeddings, temperature):
     Where N <= 16 (K+1) (CIFAR: 50,000 against 16,385) the products with all N rows are one matmul, then
     picked: 2.6x (TensorFlow) to 13x (torch) faster, forward and backward, on this CPU at batch 64 than gathering
     the B (K+1) rows of D values (137 MB per memory); beyond (ImageNet's N), the rows are gathered. Equal up
-    to float rounding."""
+    to float rounding.
+
+    Args:
+        memory: the memory bank (N, D).
+        rows: the memory rows scored per example (B, K+1), the positive first.
+        embeddings: the examples' embeddings (B, D).
+        temperature: the temperature T.
+    """
     memory = ops.stop_gradient(memory)
     if memory.shape[0] <= DENSE_RATIO * rows.shape[1]:
         if keras.backend.backend() == "torch":  # backward reads it after the in-place row update of the step
@@ -67,7 +74,12 @@ def contrast_scores(memory, rows, embeddings, temperature):
 
 
 def nce_loss(probabilities, num_examples):
-    """The code's ``ContrastLoss`` per example: ``P`` is (B, K+1), the positive in column 0, N examples."""
+    """The code's ``ContrastLoss`` per example: ``P`` is (B, K+1), the positive in column 0, N examples.
+
+    Args:
+        probabilities: the contrast probabilities (B, K+1), the positive in column 0.
+        num_examples: N, the size of the training set.
+    """
     noise = (probabilities.shape[1] - 1) / num_examples  # K * Pn
     positive = ops.log(probabilities[:, 0] / (probabilities[:, 0] + noise + EPS))
     negatives = ops.sum(ops.log(noise / (probabilities[:, 1:] + noise + EPS)), axis=-1)
@@ -75,7 +87,13 @@ def nce_loss(probabilities, num_examples):
 
 
 def moved_rows(rows, embeddings, momentum):
-    """``normalize(momentum * rows + (1 - momentum) * embeddings)``, the memory update of the code."""
+    """``normalize(momentum * rows + (1 - momentum) * embeddings)``, the memory update of the code.
+
+    Args:
+        rows: the memory rows (B, D).
+        embeddings: the examples' new embeddings (B, D).
+        momentum: the share of the old rows.
+    """
     return l2_normalize(momentum * rows + (1.0 - momentum) * embeddings)
 
 

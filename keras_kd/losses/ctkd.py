@@ -25,13 +25,25 @@ from keras_kd.validation import check_int, check_number
 
 def scale_gradient(x, scale):
     """``x`` forward; its gradient multiplied by ``scale`` backward (a gradient reversal layer for
-    ``scale < 0``)."""
+    ``scale < 0``).
+
+    Args:
+        x: a tensor.
+        scale: the factor of its gradient.
+    """
     x = ops.convert_to_tensor(x)
     return ops.stop_gradient(x - scale * x) + scale * x
 
 
 def cosine_lambda(epoch, decay_max=0.0, decay_min=-1.0, loops=10):
-    """The code's ``CosineDecay(decay_max, decay_min, loops).get_value(epoch)``, ``epoch`` a number or tensor."""
+    """The code's ``CosineDecay(decay_max, decay_min, loops).get_value(epoch)``, ``epoch`` a number or tensor.
+
+    Args:
+        epoch: the epoch (clipped to ``[0, loops]``).
+        decay_max: the value at epoch 0.
+        decay_min: the value at epoch ``loops`` and after.
+        loops: the epochs of the decay.
+    """
     epoch = ops.clip(ops.cast(epoch, "float32"), 0.0, float(loops))
     return (ops.cos(epoch * math.pi / loops) + 1.0) * 0.5 * (decay_max - decay_min) + decay_min
 

@@ -38,7 +38,13 @@ def pearson(a, b, axis):
 
 def dist_relations(student_logits, teacher_logits, temperature=1.0):
     """``(inter, intra)``: ``T^2 (1 - pearson)`` per example (batch,) and per class (classes,);
-    float32, no gradient into the teacher."""
+    float32, no gradient into the teacher.
+
+    Args:
+        student_logits: the student's logits (batch, classes).
+        teacher_logits: the teacher's logits, same shape.
+        temperature: the softmax temperature T (> 0).
+    """
     temperature = check_temperature(temperature)
     student = ops.softmax(ops.cast(student_logits, "float32") / temperature, axis=-1)
     teacher = ops.softmax(ops.stop_gradient(ops.cast(teacher_logits, "float32")) / temperature, axis=-1)
@@ -48,6 +54,13 @@ def dist_relations(student_logits, teacher_logits, temperature=1.0):
 
 def dist_loss(student_logits, teacher_logits, beta=1.0, gamma=1.0, temperature=1.0):
     """DIST's batch loss ``beta * mean inter + gamma * mean intra`` (student first, as in the code).
+
+    Args:
+        student_logits: the student's logits (batch, classes).
+        teacher_logits: the teacher's logits, same shape.
+        beta: weight of the inter-class (per-example) relation.
+        gamma: weight of the intra-class (per-class) relation.
+        temperature: the softmax temperature T (> 0).
 
     Example:
 

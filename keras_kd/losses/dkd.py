@@ -32,7 +32,14 @@ def _target_mask(labels, logits):
 
 def decoupled_kd(teacher_logits, student_logits, labels, temperature=4.0):
     """Per-example ``(TCKD, NCKD)``, each ``T^2`` times its KL, shapes (batch,); float32,
-    no gradient into the teacher."""
+    no gradient into the teacher.
+
+    Args:
+        teacher_logits: the teacher's logits (batch, classes).
+        student_logits: the student's logits, same shape.
+        labels: sparse labels (batch,) or one-hot (batch, classes).
+        temperature: the softmax temperature T (> 0).
+    """
     check_temperature(temperature)
     teacher = ops.stop_gradient(ops.cast(teacher_logits, "float32")) / temperature
     student = ops.cast(student_logits, "float32") / temperature
@@ -55,7 +62,16 @@ def decoupled_kd(teacher_logits, student_logits, labels, temperature=4.0):
 
 def dkd_loss(student_logits, teacher_logits, labels, alpha=1.0, beta=8.0, temperature=4.0):
     """DKD's batch loss ``mean(alpha TCKD + beta NCKD)`` without warm-up (student first, as in
-    mdistiller's ``dkd_loss``; ``decoupled_kd`` takes the teacher first, like ``kd_divergence``)."""
+    mdistiller's ``dkd_loss``; ``decoupled_kd`` takes the teacher first, like ``kd_divergence``).
+
+    Args:
+        student_logits: the student's logits (batch, classes).
+        teacher_logits: the teacher's logits, same shape.
+        labels: sparse labels (batch,) or one-hot (batch, classes).
+        alpha: weight of TCKD (>= 0).
+        beta: weight of NCKD (>= 0).
+        temperature: the softmax temperature T (> 0).
+    """
     tckd, nckd = decoupled_kd(teacher_logits, student_logits, labels, temperature)
     return ops.mean(check_non_negative(alpha, "alpha") * tckd + check_non_negative(beta, "beta") * nckd)
 

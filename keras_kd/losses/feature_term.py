@@ -31,10 +31,11 @@ def stem_and_stages(names):
 class FeatureTerm(DistillationTerm):
     """A term over pairs of feature taps, matched by name or explicitly.
 
-    ``taps``: ``None`` (every tap name both networks have whose tensors are
-    4-D feature maps: a zoo model's stages, not its ``"embedding"`` or its
-    extra taps, ``"stem"`` and ``stage<i>_preact``), a list
-    of names present in both, or a dict ``{student tap: teacher tap}``.
+    Args:
+        taps: ``None`` (every tap name both networks have whose tensors are
+            4-D feature maps: a zoo model's stages, not its ``"embedding"`` or its
+            extra taps, ``"stem"`` and ``stage<i>_preact``), a list
+            of names present in both, or a dict ``{student tap: teacher tap}``.
     """
 
     same_spatial_size = True  # whether paired maps must agree in height and width

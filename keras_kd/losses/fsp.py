@@ -28,7 +28,12 @@ from keras_kd.validation import check_non_negative
 
 
 def fsp_matrix(bottom, top):
-    """(B, C1, C2) FSP matrices of ``bottom`` (B, H, W, C1) and ``top`` (B, H', W', C2), float32."""
+    """(B, C1, C2) FSP matrices of ``bottom`` (B, H, W, C1) and ``top`` (B, H', W', C2), float32.
+
+    Args:
+        bottom: the first map (B, H, W, C1).
+        top: the second map (B, H', W', C2); the larger is pooled to the smaller by an integer ratio.
+    """
     size = min(bottom.shape[1], top.shape[1])
     if max(bottom.shape[1], top.shape[1]) % size:
         raise ValueError(f"FSP pools the larger of two maps by an integer ratio. Received maps of shapes "
@@ -41,7 +46,12 @@ def fsp_matrix(bottom, top):
 
 def fsp_per_example(student_features, teacher_features):
     """Per example: the sum over consecutive pairs of maps of ``mean (G_s - G_t)^2``; no gradient
-    into the teacher."""
+    into the teacher.
+
+    Args:
+        student_features: the student's feature maps (B, H, W, C) each, in order.
+        teacher_features: the teacher's, as many, the k-th with the channels of the student's k-th.
+    """
     total = 0.0
     for k in range(len(student_features) - 1):
         g_s = fsp_matrix(student_features[k], student_features[k + 1])
@@ -52,7 +62,12 @@ def fsp_per_example(student_features, teacher_features):
 
 def fsp_loss(student_features, teacher_features):
     """FSP loss (yim2017, RepDistiller's formula) of one batch, a scalar: lists of maps of each network,
-    consecutive ones paired, the student's and teacher's k-th with equal channels."""
+    consecutive ones paired, the student's and teacher's k-th with equal channels.
+
+    Args:
+        student_features: the student's feature maps (B, H, W, C) each, in order.
+        teacher_features: the teacher's, as many, the k-th with the channels of the student's k-th.
+    """
     return ops.mean(fsp_per_example(student_features, teacher_features))
 
 

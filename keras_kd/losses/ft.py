@@ -34,14 +34,26 @@ from keras_kd.validation import check_non_negative, check_number
 
 
 def factor_map(features, p1=2.0):
-    """(B, H W): ``L2-normalize(flatten(mean over channels of features^p1))``, float32."""
+    """(B, H W): ``L2-normalize(flatten(mean over channels of features^p1))``, float32.
+
+    Args:
+        features: a feature map (B, H, W, C).
+        p1: the power of the features before the channel mean.
+    """
     f = ops.mean(ops.power(ops.cast(features, "float32"), p1), axis=-1)
     return l2_normalize(ops.reshape(f, (ops.shape(f)[0], -1)))
 
 
 def factor_transfer_per_example(student_factor, teacher_factor, p1=2.0, p2=1.0):
     """Per example: the mean over positions of ``|factor(s) - factor(t)|^p2`` (``|.|`` for ``p2 = 1``),
-    the larger map average-pooled to the smaller; no gradient into the teacher's factor."""
+    the larger map average-pooled to the smaller; no gradient into the teacher's factor.
+
+    Args:
+        student_factor: the student's factor (B, H, W, C).
+        teacher_factor: the teacher's factor (B, H', W', C'); the larger map is pooled to the smaller.
+        p1: the power in ``factor_map``.
+        p2: the power of the absolute difference.
+    """
     size = min(student_factor.shape[1], teacher_factor.shape[1])
     s = factor_map(pool_to(student_factor, size), p1)
     t = ops.stop_gradient(factor_map(pool_to(teacher_factor, size), p1))

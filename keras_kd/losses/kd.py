@@ -74,19 +74,36 @@ def kl_from_probabilities(target, logits, temperature=1.0):
 
 
 def kd_divergence(teacher_logits, student_logits, temperature):
-    """Per-example ``T^2 * KL(softmax(t/T) || softmax(s/T))``, shape (batch,)."""
+    """Per-example ``T^2 * KL(softmax(t/T) || softmax(s/T))``, shape (batch,).
+
+    Args:
+        teacher_logits: the teacher's logits (batch, classes).
+        student_logits: the student's logits, same shape.
+        temperature: the softmax temperature T (> 0).
+    """
     check_temperature(temperature)
     return (temperature**2) * kl_divergence(teacher_logits, student_logits, temperature)
 
 
 def moonshine_kd_divergence(teacher_logits, student_logits, temperature):
-    """The Moonshine code's form: ``2 * T^2 * mean over classes`` of the KL terms."""
+    """The Moonshine code's form: ``2 * T^2 * mean over classes`` of the KL terms.
+
+    Args:
+        teacher_logits: the teacher's logits (batch, classes).
+        student_logits: the student's logits, same shape.
+        temperature: the softmax temperature T (> 0).
+    """
     classes = ops.shape(student_logits)[-1]
     return 2.0 * kd_divergence(teacher_logits, student_logits, temperature) / classes
 
 
 def kd_loss(teacher_logits, student_logits, temperature):
     """Batch mean of ``kd_divergence`` (no cross-entropy, no alpha).
+
+    Args:
+        teacher_logits: the teacher's logits (batch, classes).
+        student_logits: the student's logits, same shape.
+        temperature: the softmax temperature T (> 0).
 
     Example:
 
@@ -135,7 +152,12 @@ class KD(DistillationTerm):
 
 @term
 class KL(DistillationTerm):
-    """``weight * KL(softmax(t/T) || softmax(s/T))`` without the T^2 factor (DML, zhang2018)."""
+    """``weight * KL(softmax(t/T) || softmax(s/T))`` without the T^2 factor (DML, zhang2018).
+
+    Args:
+        temperature: the softmax temperature T (> 0); DML's 1.
+        weight: weight of the term (>= 0).
+    """
 
     default_name = "kl"
 

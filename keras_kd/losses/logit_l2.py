@@ -12,6 +12,10 @@ def logit_l2(target_logits, logits):
 
     Regression on raw logits (Ba & Caruana 2014, ba2014, "Do deep nets really need
     to be deep?"); ResKD's L2 compares softmaxes instead (``softmax_l2``).
+
+    Args:
+        target_logits: the target's (teacher's) logits (batch, classes); no gradient flows into them.
+        logits: the student's logits, same shape.
     """
     target = ops.stop_gradient(ops.cast(target_logits, "float32"))
     return ops.mean(ops.square(ops.cast(logits, "float32") - target), axis=-1)
@@ -24,6 +28,9 @@ class LogitL2(DistillationTerm):
     Logit regression (Ba & Caruana 2014, ba2014, "Do deep nets really need to be
     deep?"). Not ResKD's L2, which compares softened softmaxes: that is
     ``SoftmaxL2``.
+
+    Args:
+        weight: weight of the term (>= 0).
     """
 
     default_name = "l2"

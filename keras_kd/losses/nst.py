@@ -32,7 +32,12 @@ def _mean_kernel(a, b):
 
 
 def nst_per_example(student_features, teacher_features):
-    """The squared MMD of each example's channel patterns, shape (batch,); no gradient into the teacher."""
+    """The squared MMD of each example's channel patterns, shape (batch,); no gradient into the teacher.
+
+    Args:
+        student_features: the student's feature map (B, H, W, C).
+        teacher_features: the teacher's feature map, same spatial size.
+    """
     s = _channel_patterns(student_features)
     t = ops.stop_gradient(_channel_patterns(teacher_features))
     return _mean_kernel(t, t) + _mean_kernel(s, s) - 2.0 * _mean_kernel(s, t)
@@ -40,6 +45,10 @@ def nst_per_example(student_features, teacher_features):
 
 def nst_loss(student_features, teacher_features):
     """Batch mean of ``nst_per_example`` for one pair of NHWC maps (student first).
+
+    Args:
+        student_features: the student's feature map (B, H, W, C).
+        teacher_features: the teacher's feature map, same spatial size.
 
     Example:
 

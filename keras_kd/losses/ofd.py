@@ -82,6 +82,10 @@ def ofd_margin(std, mean):
     when ``P > 0.001``, else ``-3 s`` (the code's rule when the mass below zero is tiny); ``s = 0`` gives
     the limit ``min(mean, 0)``.
 
+    Args:
+        std: per-channel standard deviations (their absolute values are used).
+        mean: per-channel means, as many.
+
     Example:
 
     >>> round(float(ofd_margin([1.0], [0.0])[0]), 6)  # -sqrt(2 / pi)
@@ -108,7 +112,13 @@ def partial_l2(student, teacher, margin):
     """Per example, ``sum over (H, W, C)`` of ``(s - t)^2`` where ``s > t`` or ``t > 0``, else 0, with
     ``t = max(teacher, margin)`` (``margin`` per channel, <= 0); float32, no gradient into the teacher.
 
-    Equal to the code's three-case ``feat_loss`` mask for margins <= 0."""
+    Equal to the code's three-case ``feat_loss`` mask for margins <= 0.
+
+    Args:
+        student: the student's (connected) feature map (B, H, W, C).
+        teacher: the teacher's pre-ReLU feature map, same shape.
+        margin: per-channel margins (C,), <= 0 (``ofd_margin``).
+    """
     student = ops.cast(student, "float32")
     target = ops.maximum(ops.stop_gradient(ops.cast(teacher, "float32")), ops.cast(margin, "float32"))
     counted = ops.cast(ops.logical_or(ops.greater(student, target), ops.greater(target, 0.0)), "float32")
@@ -126,7 +136,11 @@ def norm_margins(norm):
 
 def ofd_margins(model):
     """``{stage name: margins}`` (float64 numpy, one per channel) of every stage of a zoo ``ResidualNetwork``
-    or ``VGG``, from the batch norm before the stage's ReLU."""
+    or ``VGG``, from the batch norm before the stage's ReLU.
+
+    Args:
+        model: a zoo ``ResidualNetwork`` or ``VGG``.
+    """
     return {name: norm_margins(site.norm) for name, site in pre_relu_sites(model).items()}
 
 

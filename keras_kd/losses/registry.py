@@ -14,7 +14,11 @@ TERMS = {}
 
 
 def term(cls):
-    """Class decorator: registers a term class by its ``default_name``."""
+    """Class decorator: registers a term class by its ``default_name``.
+
+    Args:
+        cls: a ``DistillationTerm`` subclass with a ``default_name`` no other term has.
+    """
     if not (isinstance(cls, type) and issubclass(cls, DistillationTerm)) or not cls.default_name:
         raise TypeError(f"@term needs a DistillationTerm subclass with a default_name. Received: {cls!r}")
     if TERMS.get(cls.default_name, cls) is not cls:
@@ -30,7 +34,13 @@ def names():
 
 def get(identifier, **kwargs):
     """A term from a name (``"kd"``, or its class name ``"KD"``), with ``kwargs``
-    as its arguments; a serialized term (dict); or a term itself."""
+    as its arguments; a serialized term (dict); or a term itself.
+
+    Args:
+        identifier: a term name (``kd.losses.names()``) or class name, a serialized term (dict), or a
+            term.
+        **kwargs: the term's arguments, with a name only.
+    """
     if isinstance(identifier, DistillationTerm) and not kwargs:
         return identifier
     if isinstance(identifier, dict) and not kwargs:

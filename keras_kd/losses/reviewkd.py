@@ -91,7 +91,12 @@ def hcl_per_example(student_features, teacher_features):
     """The hierarchical context loss per example, shape (batch,): summed over the levels (pairs of equal
     NHWC maps, square), ``(mse + sum_k 2^-k mse(pool_k)) / (1 + sum_k 2^-k)`` with ``mse`` the example's
     mean square error over the map and ``pool_k`` the average pooling to the k-th size of ``(4, 2, 1)``
-    below the map's. Its batch mean is ``hcl_loss``. Float32; no gradient into the teacher's maps."""
+    below the map's. Its batch mean is ``hcl_loss``. Float32; no gradient into the teacher's maps.
+
+    Args:
+        student_features: the student's maps, one per level (B, H, H, C).
+        teacher_features: the teacher's, one per level, of the same shapes.
+    """
     student_features, teacher_features = list(student_features), list(teacher_features)
     if len(student_features) != len(teacher_features) or not student_features:
         raise ValueError(f"hcl_loss needs as many student as teacher maps (at least one). Received: "
@@ -115,7 +120,12 @@ def hcl_per_example(student_features, teacher_features):
 
 
 def hcl_loss(student_features, teacher_features):
-    """The code's ``hcl_loss``: the batch loss (each level's MSEs over the whole batch), a scalar."""
+    """The code's ``hcl_loss``: the batch loss (each level's MSEs over the whole batch), a scalar.
+
+    Args:
+        student_features: the student's maps, one per level (B, H, H, C).
+        teacher_features: the teacher's, one per level, of the same shapes.
+    """
     return ops.mean(hcl_per_example(student_features, teacher_features))
 
 

@@ -59,13 +59,23 @@ def _angles(e):
 
 
 def rkd_distance_loss(student_embeddings, teacher_embeddings):
-    """RKD's distance part (park2019, RepDistiller's formula), unweighted: a scalar, float32."""
+    """RKD's distance part (park2019, RepDistiller's formula), unweighted: a scalar, float32.
+
+    Args:
+        student_embeddings: the student's embeddings (batch, ...), flattened per example.
+        teacher_embeddings: the teacher's, same batch.
+    """
     student, teacher = flatten_pair(student_embeddings, teacher_embeddings, "rkd_distance_loss")
     return smooth_l1(_normalized_distances(student), _normalized_distances(teacher))
 
 
 def rkd_angle_loss(student_embeddings, teacher_embeddings):
-    """RKD's angle part (park2019, RepDistiller's formula), unweighted: a scalar, float32."""
+    """RKD's angle part (park2019, RepDistiller's formula), unweighted: a scalar, float32.
+
+    Args:
+        student_embeddings: the student's embeddings (batch, ...), flattened per example.
+        teacher_embeddings: the teacher's, same batch.
+    """
     student, teacher = flatten_pair(student_embeddings, teacher_embeddings, "rkd_angle_loss")
     return smooth_l1(_angles(student), _angles(teacher))
 

@@ -27,12 +27,23 @@ def standardize(logits):
 
 
 def standardized_kd_divergence(student_logits, teacher_logits, temperature=2.0):
-    """Per-example ``T^2 KL`` of the standardized logits, shape (batch,); no gradient into the teacher."""
+    """Per-example ``T^2 KL`` of the standardized logits, shape (batch,); no gradient into the teacher.
+
+    Args:
+        student_logits: the student's logits (batch, classes).
+        teacher_logits: the teacher's logits, same shape.
+        temperature: the softmax temperature T (> 0).
+    """
     return kd_divergence(standardize(teacher_logits), standardize(student_logits), temperature)
 
 
 def standardized_kd_loss(student_logits, teacher_logits, temperature=2.0):
     """Batch mean of ``standardized_kd_divergence`` (student first, as in the code).
+
+    Args:
+        student_logits: the student's logits (batch, classes).
+        teacher_logits: the teacher's logits, same shape.
+        temperature: the softmax temperature T (> 0).
 
     Example:
 

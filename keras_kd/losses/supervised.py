@@ -5,7 +5,12 @@ from keras import ops
 
 
 def supervised_loss(y, logits):
-    """Per-example cross-entropy from logits; sparse or one-hot by label rank."""
+    """Per-example cross-entropy from logits; sparse or one-hot by label rank.
+
+    Args:
+        y: sparse labels (batch,) or (batch, 1), or one-hot labels (batch, classes).
+        logits: the logits (batch, classes).
+    """
     logits = ops.cast(logits, "float32")
     if len(y.shape) == len(logits.shape) and y.shape[-1] == logits.shape[-1] and y.shape[-1] != 1:
         return keras.losses.categorical_crossentropy(y, logits, from_logits=True)
@@ -20,7 +25,12 @@ def sparse_labels(y, logits):
 
 
 def weighted_mean(per_example, sample_weight=None):
-    """Batch mean of ``sample_weight * per_example`` (Keras' sum over batch size)."""
+    """Batch mean of ``sample_weight * per_example`` (Keras' sum over batch size).
+
+    Args:
+        per_example: per-example losses (batch,).
+        sample_weight: per-example weights, or ``None`` for equal ones.
+    """
     per_example = ops.cast(per_example, "float32")
     if sample_weight is not None:
         per_example = per_example * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))

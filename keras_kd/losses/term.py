@@ -22,17 +22,20 @@ def zero_per_example(logits):
 class Step:
     """What a term sees of one training step.
 
-    Attributes:
+    Args:
         inputs: the images of the batch.
+        labels: the labels, or None on unlabeled data.
+        student: ``(logits, {tap name: tensor})`` from the student's one
+            forward pass (taps are those the terms asked for); None in an
+            initialization stage that does not run it.
+        teacher: ``(logits, {tap name: tensor})`` from the teacher's one forward pass.
         index: each example's position in the training set, when the batch
             is ``((images, index), labels)`` (see ``DistillationTerm.needs_index``),
             else None.
-        labels: the labels, or None on unlabeled data.
-        student, teacher: ``(logits, {tap name: tensor})`` from their one
-            forward pass each (taps are those the terms asked for); ``student`` is
-            None in an initialization stage that does not run it.
         training: whether the step trains: the mode of the term's own layers
             (batch norm), False when an initialization stage is evaluated.
+
+    Each argument is an attribute of the same name.
     """
 
     def __init__(self, inputs, labels, student, teacher, index=None, training=True):

@@ -32,7 +32,14 @@ def inverse_softplus(value):
 
 def vid_nll(prediction, target, log_scale, eps=1e-5):
     """Per-example mean over (H, W, C) of ``0.5 * ((prediction - target)^2 / var + log var)``,
-    ``var = softplus(log_scale) + eps`` per channel; float32, no gradient into ``target``."""
+    ``var = softplus(log_scale) + eps`` per channel; float32, no gradient into ``target``.
+
+    Args:
+        prediction: the predicted mean (B, H, W, C).
+        target: the target map, same shape.
+        log_scale: the per-channel variance parameter (C,), before softplus.
+        eps: added to the variance.
+    """
     variance = ops.softplus(ops.cast(log_scale, "float32")) + eps
     target = ops.stop_gradient(ops.cast(target, "float32"))
     nll = 0.5 * (ops.square(ops.cast(prediction, "float32") - target) / variance + ops.log(variance))

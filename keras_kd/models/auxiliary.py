@@ -68,6 +68,10 @@ def dcm_heads(model, name=None):
     """``{tap name: classifier}`` (C2 and C3, see the module docstring) for ``model``; ``name``
     prefixes the heads' names (default: the model's name).
 
+    Args:
+        model: a zoo network (ResNet, WRN, pre-activation ResNet, DenseNet, MobileNetV2, VGG...).
+        name: prefix of the heads' names; default the model's name.
+
     Raises:
         ValueError: for a backbone yao2020's supplementary gives no heads for.
 

@@ -66,6 +66,20 @@ class MobileNetV2(StagedNet):
     with padding 1) or ``"3x3-s2"`` (a 3x3 stride-2 conv, RepDistiller's), to
     ``stem_filters`` channels; ``activation`` (``"relu6"`` or ``"relu"``) and
     ``use_bias`` apply to every conv and activation of the network.
+
+    Args:
+        num_classes: as in ``mobilenet_v2``.
+        block: as in ``mobilenet_v2``.
+        residual: as in ``mobilenet_v2``.
+        input_shape: as in ``mobilenet_v2``.
+        skip_mode: as in ``mobilenet_v2``.
+        stages: the ``(t, c, n, s)`` rows: expansion, channels, blocks and first stride of each stage.
+        head_filters: channels of the 1x1 conv before the pool.
+        stem: ``False`` for no stem (the input is a feature map).
+        stem_kind: ``"pad-1x1"`` or ``"3x3-s2"`` (see above).
+        stem_filters: channels of the stem conv.
+        activation: ``"relu6"`` or ``"relu"``.
+        use_bias: whether the convs have biases.
     """
 
     def __init__(
@@ -180,7 +194,13 @@ def mobilenet_v2_half(
 ):
     """Builds RepDistiller's CIFAR MobileNetV2 at width 0.5 (``mobile_half``; see the module docstring).
 
-    Args: as in ``mobilenet_v2``.
+    Args:
+        num_classes: as in ``mobilenet_v2``.
+        block: as in ``mobilenet_v2``.
+        residual: as in ``mobilenet_v2``.
+        input_shape: as in ``mobilenet_v2``.
+        skip_mode: as in ``mobilenet_v2``.
+        name: model name.
 
     Example:
 

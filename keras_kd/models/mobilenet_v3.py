@@ -188,7 +188,15 @@ def mobilenet_v3_small(num_classes, block="G(N)", residual=True, input_shape=Non
                        dropout=0.2, name="mobilenet-v3-small"):
     """Builds MobileNetV3-Small (howard2019 Table 2; registry ``mobilenet-v3-small``; see the module docstring).
 
-    Args: as in ``mobilenet_v3_large``.
+    Args:
+        num_classes: as in ``mobilenet_v3_large``.
+        block: as in ``mobilenet_v3_large``.
+        residual: as in ``mobilenet_v3_large``.
+        input_shape: as in ``mobilenet_v3_large``.
+        skip_mode: as in ``mobilenet_v3_large``.
+        stem: as in ``mobilenet_v3_large``.
+        dropout: as in ``mobilenet_v3_large``.
+        name: model name.
 
     Example (keras.applications.MobileNetV3Small's trainable weights at 1000 classes):
 

@@ -124,7 +124,7 @@ FAMILIES = (
            "stride 1 for 32-px CIFAR images (no public code of tang2024's CIFAR baseline); stem='imagenet' for 224 px"),
     Family("shufflenet-v1", r"shufflenet-v1",
            lambda m, **kw: shufflenet_v1(**kw), "shufflenet",
-           "ShuffleNet (zhang2018, g = 3) of the CRD / mdistiller benchmark (RepDistiller models/ShuffleNetv1.py "
+           "ShuffleNet (zhang2018b, g = 3) of the CRD / mdistiller benchmark (RepDistiller models/ShuffleNetv1.py "
            "ShuffleV1)"),
     Family("shufflenet-v2", r"shufflenet-v2",
            lambda m, **kw: shufflenet_v2(**kw), "shufflenet",

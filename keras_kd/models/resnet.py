@@ -65,6 +65,21 @@ class ResidualNetwork(StagedNet):
     and ``stem``: ``"cifar"`` (a 3x3 stride-1 conv) or ``"imagenet"`` (he2016's
     7x7 stride-2 conv, BN-ReLU and 3x3 stride-2 max-pool, padded 3 and 1 on every
     side as torchvision does; post-activation networks only).
+
+    Args:
+        stage_widths: the channels of each stage.
+        stage_sizes: the blocks of each stage.
+        num_classes: size of the dense head.
+        stem_filters: channels of the stem conv; ``None``: no stem.
+        first_stride: stride of the first stage.
+        preactivation: pre-activation blocks (see above).
+        shortcut: as in ``SwitchableResidualBlock``.
+        block: as in ``wide_resnet``.
+        residual: as in ``wide_resnet``.
+        dropout: as in ``wide_resnet``.
+        input_shape: image shape without batch.
+        skip_mode: as in ``wide_resnet``.
+        stem: ``"cifar"`` or ``"imagenet"`` (see above).
     """
 
     def __init__(
@@ -325,6 +340,14 @@ def resnet18(
     blocks per stage at 64, 128, 256, 512; 1x1 conv + BN projection
     shortcuts where the shape changes. With ``block="g4"`` (or any G block)
     each 3x3 becomes a 3x3 grouped conv + BN-ReLU + 1x1, as in jha2020.
+
+    Args:
+        num_classes: size of the dense head.
+        block: cheap-conv notation substituted into every block (as in ``imagenet_resnet``).
+        residual: ``False`` removes every shortcut (jha2020's NR).
+        input_shape: image shape without batch.
+        skip_mode: as in ``wide_resnet``.
+        name: model name.
 
     Example:
 

@@ -179,7 +179,13 @@ def shufflenet_v2_li2021(num_classes, block="G(N)", residual=False, input_shape=
                          name="shufflenet-v2-li2021"):
     """Builds li2021 Table VII's ShuffleNet V2 (registry ``shufflenet-v2-li2021``; see the module docstring).
 
-    Args: as in ``shufflenet_v2``.
+    Args:
+        num_classes: as in ``shufflenet_v2``.
+        block: as in ``shufflenet_v2``.
+        residual: as in ``shufflenet_v2``.
+        input_shape: as in ``shufflenet_v2``.
+        skip_mode: as in ``shufflenet_v2``.
+        name: model name.
 
     Example:
 

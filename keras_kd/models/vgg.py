@@ -129,7 +129,16 @@ def vgg_li2021(depth, num_classes, input_shape=(32, 32, 3), skip_mode=None, name
     """Builds li2021 Table VII's VGG-``depth`` with batch norm (registry ``vgg11-li2021``, ``vgg19-li2021``;
     see the module docstring).
 
-    Args: as in ``vgg`` (no ``last_pool``: every stage ends with a max-pool).
+    No ``last_pool``: every stage ends with a max-pool.
+
+    Args:
+        depth: as in ``vgg``.
+        num_classes: as in ``vgg``.
+        input_shape: as in ``vgg``.
+        skip_mode: as in ``vgg``.
+        name: model name; defaults to ``vgg<depth>-li2021``.
+        block: as in ``vgg``.
+        residual: as in ``vgg``.
 
     Example:
 
