@@ -197,19 +197,6 @@ def train(model, train_data, epochs=None, validation_data=None, callbacks=None, 
     return model.fit(train_data, epochs=epochs, validation_data=validation_data, callbacks=callbacks, verbose=2)
 
 
-class Inference(keras.Model):
-    """A network called in inference mode, compiled for its top-1 accuracy (its own compile state untouched)."""
-
-    def __init__(self, network):
-        super().__init__(name="inference")
-        self.network = network
-        self.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                     weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-
-    def call(self, images):
-        return self.network(images, training=False)
-
-
 _INFERENCE = weakref.WeakKeyDictionary()
 
 
@@ -218,7 +205,9 @@ def accuracy(model, test_data):
     processes (``kd.data.load``'s ``remainder="pad"``), (images, labels, weights), the zero-weight repeats
     weighing nothing. Through ``evaluate``, which, unlike ``predict``, runs in a multi-process job."""
     if model not in _INFERENCE:
-        _INFERENCE[model] = Inference(model)
+        _INFERENCE[model] = kd.models.InferenceProbe(
+            model, keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return float(_INFERENCE[model].evaluate(test_data, verbose=0, return_dict=True)["accuracy"])
 
 

@@ -149,10 +149,16 @@ def np_read_cell(weights, primitives, nodes):
     return tuple(pairs)
 
 
+@pytest.fixture(scope="module")
+def darts_supernet():
+    """The DARTS space's search network, small: 3 cells of 4 nodes (14 edges of 8 candidates)."""
+    return kd.nas.SuperNet(5, channels=2, num_cells=3, input_shape=(8, 8, 3))
+
+
 @pytest.mark.parametrize("seed", range(4))
-def test_genotype_derivation_equals_a_numpy_reading(seed):
+def test_genotype_derivation_equals_a_numpy_reading(seed, darts_supernet):
     rng = np.random.default_rng(seed)
-    net = kd.nas.SuperNet(5, channels=2, num_cells=3, input_shape=(8, 8, 3))
+    net = darts_supernet
     for alpha in net.architecture_weights:  # 'none' is often the largest: it must never be chosen
         alpha.assign(rng.standard_normal(alpha.shape).astype("float32"))
     genotype = net.genotype()

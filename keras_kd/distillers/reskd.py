@@ -45,6 +45,7 @@ from keras_kd.losses.kd import check_temperature, check_unit_interval, kl_diverg
 from keras_kd.losses.softmax_l2 import SoftmaxL2, softmax_l2
 from keras_kd.losses.supervised import weighted_mean
 from keras_kd.models.deploy import image_shape, takes_raw_images, with_preprocessing
+from keras_kd.models.probe import InferenceProbe
 from keras_kd.nas.search import ResStudentSearch, describe
 from keras_kd.validation import check_choice, check_non_negative
 
@@ -64,7 +65,7 @@ RESKD_STAGE_SETTINGS = {
 
 
 def energy(logits):
-    """Per-example ``||softmax(logits)||_2^2`` (li2021 eq. 8) of numpy logits.
+    """Per-example ``||softmax(logits)||_2^2`` (li2021 eq. 8) of numpy logits, in float64.
 
     Args:
         logits: numpy-convertible logits, shape (batch, classes).
@@ -73,6 +74,11 @@ def energy(logits):
     z = logits - logits.max(axis=-1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
     return np.sum(p * p, axis=-1)
+
+
+def energy_of_tensor(logits):
+    """``energy`` of backend logits, in float32 on the device (the metric of ``energy_across_processes``)."""
+    return ops.sum(ops.square(ops.softmax(ops.cast(logits, "float32"))), axis=-1)
 
 
 def dataset_energy(model, x, batch_size=256):
@@ -91,23 +97,6 @@ def dataset_energy(model, x, batch_size=256):
     return float(np.mean(energy(model.predict(x, batch_size=batch_size, verbose=0))))
 
 
-class EnergyProbe(keras.Model):
-    """``network`` in inference mode, compiled with the mean example energy as a weighted metric."""
-
-    def __init__(self, network):
-        super().__init__(name="energy_probe")
-        self.network = network
-        self.compile(weighted_metrics=[keras.metrics.MeanMetricWrapper(
-            lambda _, logits: ops.sum(ops.square(ops.softmax(ops.cast(logits, "float32"))), axis=-1),
-            name="energy")])
-
-    def call(self, images):
-        return self.network(images, training=False)
-
-    def compute_loss(self, *args, **kwargs):
-        return ops.zeros(())  # a metric only
-
-
 def energy_across_processes(model, x, batch_size):
     """``dataset_energy`` in a multi-process job, where Keras' ``predict`` cannot fetch outputs that span
     other processes' devices: the mean of eq. 8 over ``x`` through ``evaluate`` (float32, on the devices),
@@ -118,7 +107,9 @@ def energy_across_processes(model, x, batch_size):
     batch = -(-min(batch_size, len(x)) // processes) * processes  # divisible by the processes
     examples = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.zeros(len(x), "int32")))
     data = batch_examples(examples, batch, "pad", len(x))
-    return float(EnergyProbe(model).evaluate(data, verbose=0, return_dict=True)["energy"])
+    probe = InferenceProbe(model, keras.metrics.MeanMetricWrapper(lambda _, logits: energy_of_tensor(logits),
+                                                                  name="energy"), name="energy_probe")
+    return float(probe.evaluate(data, verbose=0, return_dict=True)["energy"])
 
 
 def summed_logits(models, inputs, training):

@@ -5,6 +5,7 @@ from keras_kd.models.inception_v3 import InceptionV3, inception_v3
 from keras_kd.models.mobilenet_v1 import MobileNetV1, mobilenet_v1
 from keras_kd.models.mobilenet_v2 import MobileNetV2, mobilenet_v2, mobilenet_v2_half
 from keras_kd.models.mobilenet_v3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small
+from keras_kd.models.probe import InferenceProbe
 from keras_kd.models.profile import profile
 from keras_kd.models.registry import get_model, list_models
 from keras_kd.models.resnet import (
