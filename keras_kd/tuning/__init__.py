@@ -14,5 +14,6 @@ except ImportError as error:
     ) from error
 
 from keras_kd.tuning.hypermodels import HyperDistiller, HyperMutual, NetworkSource, StudentHyperModel
+from keras_kd.tuning.reskd import HyperResStudent
 from keras_kd.tuning.results import pareto_front, trial_records
 from keras_kd.tuning.space import ArchitectureSpace, Range

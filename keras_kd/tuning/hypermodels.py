@@ -30,6 +30,7 @@ from keras_kd.losses.registry import get as get_term
 from keras_kd.losses.registry import names as term_names
 from keras_kd.models.auxiliary import dcm_heads
 from keras_kd.models.deploy import image_shape, shapes_agree
+from keras_kd.models.profile import profile
 from keras_kd.models.registry import get_model
 from keras_kd.models.staged import is_extra_tap
 from keras_kd.optimizers import SGD
@@ -308,6 +309,14 @@ class StudentHyperModel(keras_tuner.HyperModel):
     def deployable(self, model):
         """The network to save from a trained trainer."""
         raise NotImplementedError
+
+    def costs(self, student):
+        """What ``trial_records`` records of a trial's student: ``keras_kd.models.profile(student)``.
+
+        Args:
+            student: the deployable network of a trial (``build_student(hp)``).
+        """
+        return profile(student)
 
     def build(self, hp):
         """Builds and compiles the trainer for ``hp``."""
