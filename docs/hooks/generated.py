@@ -284,8 +284,8 @@ def benchmark_plot(section, series):
 
 
 # examples/results/<name>/<figure>: the figure each example script draws with its results (committed beside them)
-RESULT_FIGURES = {"mutual": "accuracy.png", "reskd": "figure4.png", "gkt": "accuracy_vs_time.png",
-                  "moonshine": "figure3.png", "residual_kd": "drop_and_gain.png"}
+RESULT_FIGURES = {"mutual": "accuracy.png", "reskd": "figure4.png", "reskd_search": "figure4.png",
+                  "gkt": "accuracy_vs_time.png", "moonshine": "figure3.png", "residual_kd": "drop_and_gain.png"}
 
 
 def result_plot_name(name):
