@@ -76,7 +76,7 @@ def np_factorized_reduce(x, w, affine):
     return np_norm(np.concatenate(halves, axis=-1), w, "bn", affine)
 
 
-def np_pool(x, kind, stride):
+def np_pool3x3(x, kind, stride):
     """torch's 3x3 pools padded 1: max over the window, or the mean of the window's pixels in the image."""
     n, h, w, c = x.shape
     out_h, out_w = (h - 1) // stride + 1, (w - 1) // stride + 1
@@ -101,7 +101,7 @@ def np_operation(primitive, x, layer, stride, affine=True, pool_norm=False):
         return np_sep_conv(x, w, stride, affine)
     if primitive.startswith("dil"):
         return np_dil_conv(x, w, stride, affine)
-    pooled = np_pool(x, primitive[:3], stride)
+    pooled = np_pool3x3(x, primitive[:3], stride)
     return np_norm(pooled, w, "bn", affine) if pool_norm else pooled
 
 

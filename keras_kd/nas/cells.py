@@ -12,6 +12,7 @@ from keras import layers, ops
 
 from keras_kd.api import register
 from keras_kd.nas.genotype import edge_count, edge_inputs
+from keras_kd.layers.residual_block import subsampled_shape
 from keras_kd.nas.operations import FactorizedReduce, ReLUConvBN, operation
 from keras_kd.validation import check_choice, check_int, check_number
 
@@ -69,10 +70,9 @@ class MixedEdge(layers.Layer):
 
 
 def concat_shape(input_shapes, filters, reduction, states):
-    batch, height, width, _ = input_shapes[1]
-    stride = 2 if reduction else 1
-    size = [None if n is None else -(-n // stride) for n in (height, width)]
-    return (batch, *size, filters * states)
+    """The shape of ``states`` concatenated states of ``filters`` channels, at the later input's size (halved
+    in a reduction cell)."""
+    return subsampled_shape(tuple(input_shapes[1][:-1]) + (filters * states,), 2 if reduction else 1)
 
 
 def build_states(preprocess, input_shapes, filters, reduction, nodes):
