@@ -21,7 +21,7 @@ threshold is saved as ``--output_dir/ensemble.keras``, which
 
 ``--res_student=search`` (li2021 §III-B1) searches R_1 with STACNAS' two stages and eq. 3's loss
 (``kd.nas.ResStudentSearch``: ``--search_epochs``, ``--search_cells``, ``--search_channels``,
-``--params_budget``), trains the genotype's network as R_1, and also trains the handcrafted
+``--params_budget``, ``--mflops_budget``), trains the genotype's network as R_1, and also trains the handcrafted
 ``--compare_res_student`` (ResNet-14) on the same S_0, for a table with both R_1s. Its CPU-sized
 defaults: 5,000 training images, two search stages of 2 epochs over 3 cells of 4 channels (li2019:
 80 epochs, 14 and 20 cells, 16 channels: ``--preset=paper``).
@@ -59,6 +59,8 @@ flags.DEFINE_list("search_cells", ["3", "3"], "Cells of the two search networks 
 flags.DEFINE_integer("search_channels", 4, "Channels of the search networks' first cells (li2019: 16).")
 flags.DEFINE_integer("params_budget", None, "The searched R_1's parameter budget; default li2021 Table IV's "
                      "R_1 (S_1 - S_0): 183,000 at 10 classes, 209,000 at 100.")
+flags.DEFINE_float("mflops_budget", None, "The searched R_1's budget of li2021 MFLOPs; default li2021 Table IV's "
+                   "R_1 (S_1 - S_0): 38 at 10 classes, 40 at 100.")
 flags.DEFINE_string("compare_res_student", "resnet-14",
                     "With a searched R_1, also train this handcrafted R_1 on the same S_0 ('' to skip).")
 flags.DEFINE_float("threshold_ratio", 0.9, "TH_energy as a share of Energy(S_n, D_v) (eq. 10 is 1.0).")
@@ -74,16 +76,17 @@ PAPER = {
     "search_epochs": ["80", "80"], "search_cells": ["14", "20"], "search_channels": 16,
 }
 SEARCH = "search"
-TABLE_IV_R1_PARAMS = {10: 183_000, 100: 209_000}  # li2021 Table IV: S_1 minus S_0 parameters
+TABLE_IV_R1 = {10: (183_000, 38.0), 100: (209_000, 40.0)}  # li2021 Table IV: S_1 minus S_0 params, MFLOPs
 
 
 def res_student_candidates(info):
     """R_1, R_2, ...: zoo networks, or a ``kd.nas.ResStudentSearch`` for ``search``."""
     names = [FLAGS.res_student] if FLAGS.res_student else FLAGS.res_students
-    budget = FLAGS.params_budget or TABLE_IV_R1_PARAMS.get(info["num_classes"], TABLE_IV_R1_PARAMS[10])
+    params, mflops = TABLE_IV_R1.get(info["num_classes"], TABLE_IV_R1[10])
     search = kd.nas.ResStudentSearch(epochs=tuple(int(e) for e in FLAGS.search_epochs),
                                      cells=tuple(int(c) for c in FLAGS.search_cells), channels=FLAGS.search_channels,
-                                     params_budget=budget, seed=common.seeds()[0])
+                                     params_budget=FLAGS.params_budget or params,
+                                     mflops_budget=FLAGS.mflops_budget or mflops, seed=common.seeds()[0])
     return names, [search if name == SEARCH else common.network(name, info) for name in names]
 
 
@@ -112,10 +115,8 @@ def cost(models):
     return sum(p["params"] for p in profiles), sum(p["flops"] for p in profiles) / 1e6
 
 
-def adaptive(ensemble, threshold, x, y, member_mflops):
-    """Accuracy and executed MFLOPs per example of Algorithm 2 at ``threshold``."""
-    ensemble.threshold = float(threshold)
-    logits, used = ensemble.predict_adaptive(x)
+def outcome(ensemble, logits, used, y, member_mflops):
+    """Accuracy, executed MFLOPs per example and skipped share of Algorithm 2's ``(logits, used)``."""
     executed = np.cumsum(member_mflops)[used - 1].mean()
     return float(np.mean(np.argmax(logits, -1) == y)), float(executed), ensemble.skipped_fraction(used)
 
@@ -181,16 +182,17 @@ def main(_):
         table_rows.append([row, architecture, f"{100 * accuracy:.2f}", f"{params / 1e6:.3f}", f"{mflops:.1f}",
                            f"{row_energy:.3f}"])
     member_mflops = [cost([m])[1] for m in members]
-    accuracy, executed, skipped = adaptive(ensemble, record["threshold"], x_test, y_test, member_mflops)
+    accuracy, executed, skipped = outcome(ensemble, *ensemble.predict_adaptive(x_test), y_test, member_mflops)
     table_rows.append([f"S_{len(members) - 1} adaptive (TH={record['threshold']:.3f})", "Algorithm 2",
                        f"{100 * accuracy:.2f}", "", f"{executed:.1f}", f"skipped {100 * skipped:.0f}%"])
     table = common.markdown_table(
         ["model", "architecture", "test acc. (%)", "params (M)", "MFLOPs", "Energy(D_v)"], table_rows
     )
     energies = kd.distillers.energy(ensemble.predict(x_val, verbose=0))
-    curve = [dict(zip(("accuracy", "mflops", "skipped"), adaptive(ensemble, t, x_test, y_test, member_mflops)),
+    thresholds = np.quantile(energies, np.linspace(0, 1, FLAGS.thresholds))
+    curve = [dict(zip(("accuracy", "mflops", "skipped"), outcome(ensemble, logits, used, y_test, member_mflops)),
                   threshold=float(t))
-             for t in np.quantile(energies, np.linspace(0, 1, FLAGS.thresholds))]
+             for t, (logits, used) in zip(thresholds, ensemble.predict_sweep(x_test, thresholds))]
     title = (f"ResKD on {common.describe(source)}: {info['train_examples']} training images, {FLAGS.epochs} epochs "
              f"per student ({FLAGS.teacher_epochs} teacher), D_v = {FLAGS.validation_size} held-out training "
              f"images, stop rule Energy(S_i) > 0.9 Energy(T), TH_energy = {FLAGS.threshold_ratio} Energy(S_n), backend {keras.backend.backend()}"

@@ -5,8 +5,10 @@ Markers (registered in pyproject.toml):
 * ``slow``: skipped unless ``pytest --run-slow``.
 * ``heavy``: a test that takes more than ~3 s and whose result cannot depend on the backend (counts of
   full-size networks, the CIFAR-10 archive, the docs build, scripts run as subprocesses): it runs on the
-  TensorFlow run only and is skipped on the others, so a three-backend run does it once. Never mark a test
-  whose numbers could differ by backend (training, numerics, saving and loading).
+  TensorFlow run only and is skipped on the others, so a three-backend run does it once;
+  ``heavy(backend="torch")`` runs it on the torch run instead (to balance the runs, which
+  tests/run_all_backends.py runs two at a time: TensorFlow beside JAX then torch). Never mark a test whose
+  numbers could differ by backend (training, numerics, saving and loading).
 
 Plain helpers shared by several test files (numpy references, tiny networks, files on disk) are in
 tests/helpers.py; test files never import one another.
@@ -26,20 +28,25 @@ def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run @slow tests")
 
 
-HEAVY_BACKEND = "tensorflow"  # the one backend that runs @heavy tests
+HEAVY_BACKEND = "tensorflow"  # the one backend that runs @heavy tests that name none
+BACKENDS = ("tensorflow", "jax", "torch")  # conftest imports no keras_kd (tests/helpers does)
 EXIT_STATUS = pytest.StashKey()
 
 
 def pytest_collection_modifyitems(config, items):
     run_slow = config.getoption("--run-slow")
     skip_slow = pytest.mark.skip(reason="slow test: pass --run-slow to run it")
-    run_heavy = keras.backend.backend() == HEAVY_BACKEND
-    skip_heavy = pytest.mark.skip(reason="heavy and backend-independent: run once, on TensorFlow")
     for item in items:
         if not run_slow and "slow" in item.keywords:
             item.add_marker(skip_slow)
-        if not run_heavy and item.get_closest_marker("heavy") is not None:
-            item.add_marker(skip_heavy)
+        heavy = item.get_closest_marker("heavy")
+        if heavy is not None:
+            backend = heavy.kwargs.get("backend", HEAVY_BACKEND)
+            if backend not in BACKENDS:
+                raise pytest.UsageError(f"{item.nodeid}: heavy(backend=...) must be one of {BACKENDS}. "
+                                        f"Received: backend={backend!r}")
+            if keras.backend.backend() != backend:
+                item.add_marker(pytest.mark.skip(reason=f"heavy and backend-independent: run once, on {backend}"))
 
 
 def pytest_report_header(config):

@@ -18,8 +18,10 @@ import keras_kd as kd
 
 CLASSES = 5
 SHAPE = (8, 8, 3)
-# jha2020 Tables 8 and 9: columns g2..g16 (constant groups) and G1..G16 (constant group size).
-OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()]
+BACKENDS = ("tensorflow", "jax", "torch")
+# Where a file saved on this backend is loaded: the next one of BACKENDS. Over a three-backend run every
+# backend saves once and loads once (TF -> JAX -> torch -> TF), at half the subprocesses of all six pairs.
+OTHER_BACKENDS = [BACKENDS[(BACKENDS.index(keras.backend.backend()) + 1) % len(BACKENDS)]]
 LOAD_AND_PREDICT = """
 import json, sys
 import keras, numpy as np
@@ -41,6 +43,7 @@ def predictions_under(backend, x, model_paths, directory):
     return {path: np.array(logits, dtype="float32") for path, logits in json.loads(out.strip().splitlines()[-1]).items()}
 
 
+# jha2020 Tables 8 and 9: columns g2..g16 (constant groups) and G1..G16 (constant group size).
 JHA_COLUMNS = ("g2", "g4", "g8", "g16", "G1", "G2", "G4", "G8", "G16")
 
 

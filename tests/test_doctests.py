@@ -38,8 +38,7 @@ def example_count_in_source(module):
     return sum(line.lstrip().startswith(">>>") for line in inspect.getsource(module).splitlines())
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="docstring examples do not depend on the backend: run once, on TensorFlow")
+@pytest.mark.heavy  # docstring examples do not depend on the backend
 @pytest.mark.parametrize("name", MODULES, ids=MODULES)
 def test_docstring_examples_run(name):
     if name.startswith(NEEDS_KERAS_TUNER) and importlib.util.find_spec("keras_tuner") is None:

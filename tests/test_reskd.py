@@ -63,6 +63,23 @@ def test_adaptive_inference_follows_algorithm_2_per_example():
     assert 0 < ensemble.skipped_fraction(used) < 1
 
 
+@pytest.mark.parametrize("mode", ["running", "members"])
+def test_a_threshold_sweep_exits_where_algorithm_2_does_at_each_threshold(mode):
+    """Fig. 4's curve from one run of every member equals ``predict_adaptive`` run at each threshold."""
+    nets, x = members(), images(16)
+    energies = kd.distillers.energy(nets[0].predict_on_batch(images(40)[16:]))  # thresholds from other images
+    thresholds = [0.0, *np.quantile(energies, [0.25, 0.5, 0.75]), 1e9]
+    sweep = kd.ResidualEnsemble(nets, energy_mode=mode).predict_sweep(x, thresholds, batch_size=5)
+    assert len(sweep) == len(thresholds)
+    assert len({int(used.sum()) for _, used in sweep}) >= 3  # the thresholds exit differently
+    for threshold, (logits, used) in zip(thresholds, sweep):
+        want, want_used = kd.ResidualEnsemble(nets, threshold=threshold, energy_mode=mode).predict_adaptive(x)
+        np.testing.assert_array_equal(used, want_used)
+        np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="thresholds=-1"):
+        kd.ResidualEnsemble(nets).predict_sweep(x, [0.5, -1])
+
+
 def test_round_trip_keeps_threshold_and_mode(tmp_path):
     ensemble = kd.ResidualEnsemble(members(2), threshold=0.75, energy_mode="members")
     ensemble.save(tmp_path / "ensemble.keras")

@@ -245,6 +245,7 @@ def densenet_count(stem, classes, layers=12, growth=12):
     return count + 2 * channels + (channels + 1) * classes
 
 
+@pytest.mark.heavy  # three DenseNet-40 builds: 107 s on JAX
 def test_densenet_40_12_has_the_papers_16_channel_stem_and_1_0_million_weights():
     """huang2017a §3: "a convolution with 16 ... output channels" before the first dense block; Table 2:
     DenseNet (L = 40, k = 12), 1.0M parameters. The hand count also gives the authors' code's (24-channel stem)

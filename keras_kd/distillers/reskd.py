@@ -190,14 +190,7 @@ class ResidualEnsemble(Trainer):
         """
         if self.threshold is None:
             raise ValueError("predict_adaptive needs a threshold. Received: threshold=None")
-        x = np.asarray(x)
-        if np.issubdtype(x.dtype, np.integer) and not takes_raw_images(self.members[0]):
-            raise ValueError(
-                "`x` holds integer (raw) images, but the members take images normalized as in training. "
-                "Use ensemble.with_preprocessing(mean, std) with the statistics of kd.data.statistics(...), "
-                f"or normalize x. Received: x with dtype {x.dtype}"
-            )
-        x = x.astype("float32", copy=False)
+        x = self._numpy_images(x)
         outputs, counts = [], []
         for start in range(0, len(x), batch_size):
             logits, used = self._adaptive_batch(x[start : start + batch_size])
@@ -205,17 +198,36 @@ class ResidualEnsemble(Trainer):
             counts.append(used)
         return np.concatenate(outputs), np.concatenate(counts)
 
+    def _numpy_images(self, x):
+        """``x`` as float32 numpy; integer (raw) images only for members that normalize them."""
+        x = np.asarray(x)
+        if np.issubdtype(x.dtype, np.integer) and not takes_raw_images(self.members[0]):
+            raise ValueError(
+                "`x` holds integer (raw) images, but the members take images normalized as in training. "
+                "Use ensemble.with_preprocessing(mean, std) with the statistics of kd.data.statistics(...), "
+                f"or normalize x. Received: x with dtype {x.dtype}"
+            )
+        return x.astype("float32", copy=False)
+
     def _adaptive_batch(self, x):
-        logits = np.asarray(self.members[0].predict_on_batch(x), np.float32)
-        current = energy(logits)
-        used = np.ones(len(x), np.int64)
-        for member in self.members[1:]:
-            active = np.nonzero(current <= self.threshold)[0]
-            if not len(active):
-                break
+        def residual_of(member, active):
             size = _bucket(len(active), len(x)) if member.jit_compile else len(active)
             rows = np.concatenate([active, np.repeat(active[:1], size - len(active))])
-            residual = np.asarray(member.predict_on_batch(x[rows]), np.float32)[: len(active)]
+            return np.asarray(member.predict_on_batch(x[rows]), np.float32)[: len(active)]
+
+        first = np.asarray(self.members[0].predict_on_batch(x), np.float32)
+        return self._algorithm2(first, self.members[1:], residual_of, self.threshold)
+
+    def _algorithm2(self, first, members, residual_of, threshold):
+        """Algorithm 2 from ``S_0``'s logits: each next member's ``residual_of(member, active rows)`` is
+        added where the energy so far is at most ``threshold``. Returns ``(logits, used)``."""
+        logits, current = first.copy(), energy(first)
+        used = np.ones(len(first), np.int64)
+        for member in members:
+            active = np.nonzero(current <= threshold)[0]
+            if not len(active):
+                break
+            residual = residual_of(member, active)
             logits[active] = logits[active] + residual
             if self.energy_mode == "running":
                 current[active] = energy(logits[active])
@@ -223,6 +235,24 @@ class ResidualEnsemble(Trainer):
                 current[active] = current[active] + energy(residual)
             used[active] += 1
         return logits, used
+
+    def predict_sweep(self, x, thresholds, batch_size=256):
+        """``predict_adaptive`` at each of ``thresholds`` (li2021 Fig. 4's curve), every member run once
+        on all of ``x``: the exits are chosen from the stored logits.
+
+        Args:
+            x: numpy images, as for ``predict_adaptive``.
+            thresholds: the ``TH_energy`` values.
+            batch_size: images per ``predict`` batch.
+
+        Returns:
+            a list of ``(logits, used)``, one per threshold.
+        """
+        thresholds = [check_non_negative(t, "thresholds") for t in thresholds]
+        x = self._numpy_images(x)
+        outputs = [np.asarray(m.predict(x, batch_size=batch_size, verbose=0), np.float32) for m in self.members]
+        return [self._algorithm2(outputs[0], outputs[1:], lambda residuals, active: residuals[active], t)
+                for t in thresholds]
 
     def skipped_fraction(self, used):
         """Share of res-student evaluations skipped, given ``used`` per example."""
@@ -439,10 +469,12 @@ def train_reskd(
     stage_kwargs = {"temperature": paper["temperature"], "tau": paper["res_student_tau"], **(stage_kwargs or {})}
     teacher_energy = dataset_energy(teacher, validation_x)
 
-    def stage(index, model, make_trainer):
+    def stage(index, build, make_trainer):
+        """The trained model of stage ``index``: loaded if saved, else ``build()`` trained and saved."""
         path = os.path.join(directory, f"stage_{index}.keras") if directory else None
         if path is not None and os.path.exists(path):
             return load_model(path)
+        model = build()
         trainer = make_trainer(model)
         trainer.compile(optimizer=optimizer_fn())
         data = train_data if isinstance(train_data, tuple) else (train_data,)
@@ -453,15 +485,15 @@ def train_reskd(
         return model
 
     def searched(index, spec, make_trainer):
-        """The res-student a ``ResStudentSearch`` finds with the stage's loss, and its record."""
+        """The trained res-student of a ``ResStudentSearch`` (searched with the stage's loss), and its record."""
         shape, classes = image_shape(teacher), logits_shape(teacher)[-1]
         search_kwargs = {k: v for k, v in fit_kwargs.items() if k not in ("epochs", "batch_size")}
         genotype = spec.search(make_trainer, train_data, classes, shape, search_kwargs,
                                os.path.join(directory, f"stage_{index}_search") if directory else None)
-        model = spec.build(genotype, classes, shape, name=f"searched_r{index}")
+        model = stage(index, lambda: spec.build(genotype, classes, shape, name=f"searched_r{index}"), make_trainer)
         return model, describe(model, genotype)
 
-    members = [stage(0, student, lambda s: Distiller(student=s, teacher=teacher, losses=student_losses))]
+    members = [stage(0, lambda: student, lambda s: Distiller(student=s, teacher=teacher, losses=student_losses))]
     energies, searches = [dataset_energy(members[0], validation_x)], {}
     for index, candidate in enumerate(res_students, start=1):
         previous = list(members)
@@ -470,8 +502,10 @@ def train_reskd(
             return ResidualDistiller(res_student=r, teacher=teacher, previous=previous, **stage_kwargs)
 
         if isinstance(candidate, ResStudentSearch):
-            candidate, searches[index] = searched(index, candidate, make_trainer)
-        members.append(stage(index, candidate, make_trainer))
+            member, searches[index] = searched(index, candidate, make_trainer)
+        else:
+            member = stage(index, lambda: candidate, make_trainer)
+        members.append(member)
         energies.append(dataset_energy(ResidualEnsemble(members), validation_x))
         if energies[-1] > energy_ratio * teacher_energy:
             break

@@ -9,4 +9,4 @@ from keras_kd.nas.genotype import (
 )
 from keras_kd.nas.networks import SuperNet, darts_network
 from keras_kd.nas.operations import PRIMITIVES, DilConv, FactorizedReduce, Pool3x3, ReLUConvBN, SepConv, Zero
-from keras_kd.nas.search import ResStudentSearch, SearchOptimizers, stacnas_optimizers
+from keras_kd.nas.search import AlternatingBatches, ResStudentSearch, SearchOptimizers, stacnas_optimizers

@@ -56,7 +56,7 @@ def run(trainer, directory, callbacks, x, y):
     if trainer in ("reskd", "reskd_search"):
         student = network(8, "s0")
         res_student = network(8, "r1") if trainer == "reskd" else kd.nas.ResStudentSearch(
-            epochs=(2, 2), cells=(3, 3), channels=2, nodes=2, batch_size=BATCH, network_cells=3, network_channels=4)
+            epochs=(2, 2), cells=(3, 3), channels=4, nodes=2, batch_size=BATCH, network_cells=3, network_channels=4)
         ensemble, _ = kd.distillers.train_reskd(
             teacher, student, [res_student], (x, y), x[:8], optimizer_fn=optimizer, fit_kwargs=fit_kwargs,
             energy_ratio=1e9, directory=os.path.join(directory, "stages"))
