@@ -85,17 +85,16 @@ def res_student_candidates(info):
     params, mflops = TABLE_IV_R1.get(info["num_classes"], TABLE_IV_R1[10])
     search = kd.nas.ResStudentSearch(epochs=tuple(int(e) for e in FLAGS.search_epochs),
                                      cells=tuple(int(c) for c in FLAGS.search_cells), channels=FLAGS.search_channels,
-                                     params_budget=FLAGS.params_budget or params,
-                                     mflops_budget=FLAGS.mflops_budget or mflops, seed=common.seeds()[0])
+                                     params_budget=params if FLAGS.params_budget is None else FLAGS.params_budget,
+                                     mflops_budget=mflops if FLAGS.mflops_budget is None else FLAGS.mflops_budget,
+                                     seed=common.seeds()[0])
     return names, [search if name == SEARCH else common.network(name, info) for name in names]
 
 
 def handcrafted_r1(teacher, student, train, info, settings):
     """``--compare_res_student`` trained as R_1 on ``student`` with the stage's loss and recipe."""
-    paper = kd.distillers.reskd.RESKD_STAGE_SETTINGS[settings]
     res_student = common.network(FLAGS.compare_res_student, info)
-    trainer = kd.ResidualDistiller(res_student=res_student, teacher=teacher, previous=[student],
-                                   temperature=paper["temperature"], tau=paper["res_student_tau"])
+    trainer = kd.distillers.res_student_trainer(res_student, teacher, [student], settings)
     trainer.compile(optimizer=common.optimizer(int(train.cardinality())))
     trainer.fit(train, epochs=FLAGS.epochs, verbose=2)
     return res_student

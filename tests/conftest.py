@@ -6,8 +6,9 @@ Markers (registered in pyproject.toml):
 * ``heavy``: a test that takes more than ~3 s and whose result cannot depend on the backend (counts of
   full-size networks, the CIFAR-10 archive, the docs build, scripts run as subprocesses): it runs on the
   TensorFlow run only and is skipped on the others, so a three-backend run does it once;
-  ``heavy(backend="torch")`` runs it on the torch run instead (to balance the runs, which
-  tests/run_all_backends.py runs two at a time: TensorFlow beside JAX then torch). Never mark a test whose
+  ``heavy(backend="torch")`` runs it on the torch run instead: the example scripts run as subprocesses (a
+  script starts in ~6 s there, ~15 s under TensorFlow), and it balances the runs, which
+  tests/run_all_backends.py runs two at a time (TensorFlow beside JAX then torch). Never mark a test whose
   numbers could differ by backend (training, numerics, saving and loading).
 
 Plain helpers shared by several test files (numpy references, tiny networks, files on disk) are in
@@ -18,6 +19,10 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# JAX's switch "for code such as smoke tests" (XLA's LLVM backend at -O0, its expensive passes off; the HLO passes
+# still run): the suite compiles thousands of small programs once each, so optimizing them costs more than it
+# saves (tests/test_mutual.py and tests/test_gkt.py on JAX: 154 s -> 110 s). Inherited by the tests' subprocesses.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -21,7 +21,7 @@ def run(script, *flags):
                           capture_output=True, text=True, cwd=EXAMPLES)
 
 
-@pytest.mark.heavy  # the scripts' command lines do not depend on the backend
+@pytest.mark.heavy(backend="torch")  # the scripts' command lines do not depend on the backend
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_lists_the_shared_flags(script):
     out = run(script, "--help").stdout
@@ -29,7 +29,7 @@ def test_help_lists_the_shared_flags(script):
         assert re.search(rf"--(\[no\])?{name}:", out), (script, name)
 
 
-@pytest.mark.heavy  # the scripts' command lines do not depend on the backend
+@pytest.mark.heavy(backend="torch")  # the scripts' command lines do not depend on the backend
 def test_why_defaults_writes_its_table(tmp_path):
     assert run("why_defaults", "--output_dir", str(tmp_path)).returncode == 0
     values = json.loads((tmp_path / "results.json").read_text())["values"]
@@ -69,7 +69,7 @@ TINY_JOB = ("--teacher", "resnet8", "--student", "resnet8", "--student_block", "
             "--epochs", "1", "--teacher_epochs", "1", "--seeds", "0")
 
 
-@pytest.mark.heavy  # the scripts' command lines do not depend on the backend
+@pytest.mark.heavy(backend="torch")  # the scripts' command lines do not depend on the backend
 @pytest.mark.parametrize("layout, size", [("tiny-imagenet", 64), ("imagenet", 224)])
 def test_the_main_job_runs_beyond_32_px(tmp_path, layout, size):
     """Tiny-ImageNet's layout at its own 64 px (in memory), and ImageNet's class folders decoded per step at

@@ -168,6 +168,18 @@ def test_bilevel_needs_arrays_it_can_split():
         spec.search(NoTraining(), [np.zeros((4, *SHAPE)), np.zeros(4)], CLASSES, SHAPE)
 
 
+@pytest.mark.parametrize("optimizers_fn", [
+    lambda epochs, steps, **_: kd.nas.stacnas_optimizers(epochs, steps),  # ignores alternate=True
+    lambda epochs, steps, **_: kd.optimizers.SGD(0.1),
+], ids=["one-level optimizers", "plain SGD"])
+def test_bilevel_refuses_optimizers_that_do_not_take_turns(optimizers_fn):
+    x, y = data(8)
+    spec = kd.nas.ResStudentSearch(epochs=(1, 1), cells=(3, 3), channels=4, nodes=2, batch_size=2,
+                                   optimization="bilevel", optimizers_fn=optimizers_fn)
+    with pytest.raises(ValueError, match=r"optimizers_fn\(\.\.\., alternate=True\)"):
+        spec.search(lambda net: None, (x, y), CLASSES, SHAPE)
+
+
 class NoTraining:
     def __call__(self, supernet):
         raise AssertionError("a kept stage was trained again")

@@ -148,7 +148,7 @@ def resolved_recipe(script, flags):
     return out.splitlines()[0].removeprefix("recipe "), lines
 
 
-@pytest.mark.heavy  # the examples' recipe resolution does not depend on the backend
+@pytest.mark.heavy(backend="torch")  # the examples' recipe resolution does not depend on the backend
 @pytest.mark.parametrize("script, flags, small_key, paper_key", SCRIPT_RECIPES,
                          ids=[f"{s}{'-' + f[1] if f else ''}" for s, f, *_ in SCRIPT_RECIPES])
 def test_every_example_resolves_its_paper_recipe(script, flags, small_key, paper_key):
@@ -164,7 +164,7 @@ def test_every_example_resolves_its_paper_recipe(script, flags, small_key, paper
     assert {name: resolved[name] for name in written} == written
 
 
-@pytest.mark.heavy  # the examples' recipe resolution does not depend on the backend
+@pytest.mark.heavy(backend="torch")  # the examples' recipe resolution does not depend on the backend
 def test_example_flags_override_the_recipe():
     _, resolved = resolved_recipe("gkt", ["--preset=paper", "--batch_size", "32", "--epochs", "50"])
     assert (resolved["batch_size"], resolved["epochs"], resolved["learning_rate"]) == ("32", "50", "0.05")

@@ -282,3 +282,13 @@ def test_train_reskd_rejects_unknown_settings_before_training(tmp_path):
     with pytest.raises(ValueError, match="settings='svhn'"):
         reskd_run(tmp_path, energy_ratio=0.9, settings="svhn")
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_one_res_student_stage_alone_takes_the_papers_settings_and_overrides():
+    teacher, s0, r1 = members()
+    trainer = kd.distillers.res_student_trainer(r1, teacher, [s0], "imagenet", divergence="kl", tau=0.3)
+    assert isinstance(trainer, kd.ResidualDistiller) and trainer.res_student is r1
+    assert (trainer.temperature, trainer.tau, trainer.divergence) == (20.0, 0.3, "kl")
+    assert kd.distillers.res_student_trainer(r1, teacher, [s0]).tau == 0.1  # li2021 §IV-B2, every dataset
+    with pytest.raises(ValueError, match="settings='svhn'"):
+        kd.distillers.res_student_trainer(r1, teacher, [s0], "svhn")

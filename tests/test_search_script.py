@@ -28,7 +28,7 @@ def search(source, output_dir):
 
 # The script's tables, plot and resume do not depend on the backend (the hypermodels are tested on every
 # backend in tests/test_tuning.py).
-@pytest.mark.heavy
+@pytest.mark.heavy(backend="torch")  # subprocesses: a script starts in ~6 s on torch, ~15 s on TensorFlow
 def test_search_writes_results_and_a_rerun_resumes(tmp_path):
     write_folder(tmp_path / "data", np.random.default_rng(0), per_class=8)
     out = tmp_path / "out"
@@ -58,7 +58,7 @@ def search_process(source, output_dir, tuner_id, port, *extra):
         return subprocess.Popen([sys.executable, SCRIPT, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(backend="torch")  # subprocesses: a script starts in ~6 s on torch, ~15 s on TensorFlow
 def test_a_distributed_search_needs_a_teacher_and_its_chief_writes_the_results(tmp_path):
     """KerasTuner's variables: a chief and a worker share --output_dir; without a teacher file the script
     refuses (no process trains its own)."""

@@ -8,6 +8,7 @@ from keras_kd.distillers.reskd import (
     ResidualEnsemble,
     dataset_energy,
     energy,
+    res_student_trainer,
     train_reskd,
 )
 from keras_kd.distillers.gkt import GKT

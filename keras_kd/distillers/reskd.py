@@ -389,6 +389,26 @@ class ResidualDistiller(Trainer):
         return config
 
 
+def res_student_trainer(res_student, teacher, previous, settings="cifar10", **stage_kwargs):
+    """A ``ResidualDistiller`` training ``res_student`` as the next R_i with li2021's eq. 3 for a dataset.
+
+    The stage ``train_reskd`` runs for every R_i, for one stage alone (a res-student trained on a kept S_0):
+    ``t`` and ``tau_R`` from ``RESKD_STAGE_SETTINGS[settings]`` (li2021 §IV-B2: "tau = 0.1 for R_1 on all
+    datasets and t = 20 in all situations"), overridden by ``stage_kwargs``.
+
+    Args:
+        res_student: the untrained res-student R_i.
+        teacher: trained teacher (frozen).
+        previous: the trained S_0, R_1, ..., R_{i-1}.
+        settings: a key of ``RESKD_STAGE_SETTINGS``.
+        **stage_kwargs: other ``ResidualDistiller`` arguments (``divergence``, ``hard_labels``, ...).
+    """
+    check_choice(settings, "settings", RESKD_STAGE_SETTINGS)
+    paper = RESKD_STAGE_SETTINGS[settings]
+    stage_kwargs = {"temperature": paper["temperature"], "tau": paper["res_student_tau"], **stage_kwargs}
+    return ResidualDistiller(res_student=res_student, teacher=teacher, previous=previous, **stage_kwargs)
+
+
 def train_reskd(
     teacher,
     student,
@@ -441,7 +461,7 @@ def train_reskd(
         fit_kwargs: extra ``fit`` arguments (``epochs``, ``callbacks``, ...).
         student_losses: S_0's ``Distiller`` terms; default
             ``[SoftmaxL2(temperature=t, tau=tau_S0)]``.
-        stage_kwargs: ``ResidualDistiller`` arguments for every R_i, over
+        stage_kwargs: ``ResidualDistiller`` arguments for every R_i (``res_student_trainer``), over
             the defaults ``temperature=t, tau=tau_R``.
         energy_ratio: the stop rule's share of the teacher's energy (0.9).
         threshold_ratio: ``TH_energy``'s share of ``Energy(S_n, D_v)`` (0.9).
@@ -466,7 +486,7 @@ def train_reskd(
     paper = RESKD_STAGE_SETTINGS[settings]
     if student_losses is None:
         student_losses = [SoftmaxL2(temperature=paper["temperature"], tau=paper["student_tau"])]
-    stage_kwargs = {"temperature": paper["temperature"], "tau": paper["res_student_tau"], **(stage_kwargs or {})}
+    stage_kwargs = stage_kwargs or {}
     teacher_energy = dataset_energy(teacher, validation_x)
 
     def stage(index, build, make_trainer):
@@ -499,7 +519,7 @@ def train_reskd(
         previous = list(members)
 
         def make_trainer(r, previous=previous):
-            return ResidualDistiller(res_student=r, teacher=teacher, previous=previous, **stage_kwargs)
+            return res_student_trainer(r, teacher, previous, settings, **stage_kwargs)
 
         if isinstance(candidate, ResStudentSearch):
             member, searches[index] = searched(index, candidate, make_trainer)

@@ -259,7 +259,8 @@ class ResStudentSearch:
             None: parameters only.
         pool_norm: a BatchNorm after the res-student's pools (STACNAS' network: True).
         optimizers_fn: ``(epochs, steps_per_epoch) -> optimizer`` for each stage; default
-            ``stacnas_optimizers``.
+            ``stacnas_optimizers``. With ``"bilevel"`` it is called with ``alternate=True`` as well and must
+            return a ``SearchOptimizers`` that alternates.
         optimization: ``"one-level"`` (STACNAS) or ``"bilevel"`` (DARTS' first order; ``(x, y)`` data).
         train_portion: with ``"bilevel"``, the network weights' share of the images (DARTS: 0.5).
         seed: seed of the initial weights of the search networks (``seed``, ``seed + 1``) and of the
@@ -346,11 +347,10 @@ class ResStudentSearch:
         optimizers_fn = self.optimizers_fn or stacnas_optimizers
         if self.optimization == "bilevel":
             batches = AlternatingBatches(*train_data, self.batch_size, self.train_portion, seed=self.seed + stage)
-            optimizer = optimizers_fn(self.epochs[stage], len(batches) // 2)
-            if not isinstance(optimizer, SearchOptimizers):
-                raise ValueError("optimization='bilevel' needs `optimizers_fn` to return a kd.nas.SearchOptimizers. "
-                                 f"Received: {type(optimizer).__name__}")
-            optimizer.alternate = True
+            optimizer = optimizers_fn(self.epochs[stage], len(batches) // 2, alternate=True)
+            if not (isinstance(optimizer, SearchOptimizers) and optimizer.alternate):
+                raise ValueError("optimization='bilevel' needs `optimizers_fn(..., alternate=True)` to return a "
+                                 f"kd.nas.SearchOptimizers with alternate=True. Received: {optimizer!r}")
             trainer.compile(optimizer=optimizer)
             for key in ("batch_size", "shuffle"):
                 kwargs.pop(key, None)
